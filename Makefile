@@ -1,0 +1,37 @@
+# Everything a fresh machine needs comes from here: a virtualenv in .venv with the project and its
+# dev tools installed from PyPI. Python 3.11+ must be on PATH as $(PYTHON).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint proto bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The quickstart: starts a scripted OpenAI-compatible server and a collector on the embedded
+# store, runs the example agent under opentelemetry-instrument, prints the trajectory, stops.
+demo: setup
+	$(BIN)/python examples/quickstart.py
+
+test: setup
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+
+proto: setup
+	$(BIN)/python -m trajotel.model_codegen
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
