@@ -132,7 +132,9 @@ def load_config(
             cfg.data_dir = Path(raw.pop("data_dir")).expanduser()
         for section, values in raw.items():
             if section not in SECTIONS or not isinstance(values, dict):
-                raise ConfigError(f"{path}: unknown section [{section}]", hint=f"sections: {', '.join(SECTIONS)}")
+                raise ConfigError(
+                    f"{path}: unknown section [{section}]", hint=f"sections: {', '.join(SECTIONS)}"
+                )
             _apply(getattr(cfg, section), values, f"{path}:[{section}]")
     if "TRAJOTEL_DATA_DIR" in environ:
         cfg.data_dir = Path(environ["TRAJOTEL_DATA_DIR"])

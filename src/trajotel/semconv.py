@@ -85,6 +85,9 @@ PART_TEXT = "text"
 PART_REASONING = "reasoning"
 PART_TOOL_CALL = "tool_call"
 PART_TOOL_CALL_RESPONSE = "tool_call_response"
+PART_URI = "uri"
+PART_BLOB = "blob"
+PART_FILE = "file"
 
 # --- content capture switch --------------------------------------------------------
 ENV_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"

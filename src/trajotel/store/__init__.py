@@ -1,1 +1,5 @@
-"""trajotel.store"""
+"""trajotel.store: the ClickHouse schema and the only code that talks to ClickHouse."""
+
+from trajotel.store.connection import QueryResult, Store, StoreUrl
+
+__all__ = ["QueryResult", "Store", "StoreUrl"]

@@ -1,0 +1,243 @@
+"""Spans of one trace -> one trajectory (first version: the trace is the trajectory).
+
+Pure functions over the canonical span rows read back from the store (column names as in the
+``spans`` table, times as unix nanoseconds in ``StartNs``/``EndNs``) and the content bodies they
+reference by hash. Deterministic: the same set of spans, in any order and with any number of
+duplicates, gives the same trajectory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from trajotel import semconv as sc
+from trajotel.assemble.model import Message, Outcome, Part, ToolCall, Trajectory, Turn, Usage
+
+SpanRow = Mapping[str, Any]
+
+
+def _parse_json_text(text: str | None) -> Any:
+    """Tool arguments/results arrive as JSON strings; keep the raw string when it is not JSON."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _dedupe(spans: Iterable[SpanRow]) -> list[SpanRow]:
+    """An exporter may re-send spans: keep one per span id, in a canonical order."""
+    unique: dict[str, SpanRow] = {}
+    for span in spans:
+        unique.setdefault(span["SpanId"], span)
+    return sorted(unique.values(), key=lambda s: (s["StartNs"], s["SpanId"]))
+
+
+def _root(spans: list[SpanRow]) -> SpanRow | None:
+    ids = {s["SpanId"] for s in spans}
+    roots = [s for s in spans if not s["ParentSpanId"] or s["ParentSpanId"] not in ids]
+    agents = [s for s in roots if s["Operation"] == sc.OP_INVOKE_AGENT]
+    if agents:
+        return agents[0]
+    true_roots = [s for s in roots if not s["ParentSpanId"]]
+    return (true_roots or roots or [None])[0]
+
+
+def _usage(span: SpanRow) -> Usage:
+    attrs = span["SpanAttributes"]
+    return Usage(
+        input_tokens=_int(span["InputTokens"]),
+        output_tokens=_int(span["OutputTokens"]),
+        cache_read_input_tokens=_int(attrs.get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
+        cache_write_input_tokens=_int(attrs.get(sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)),
+        reasoning_output_tokens=_int(attrs.get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
+    )
+
+
+def _messages(hashes: Iterable[str], contents: Mapping[str, str]) -> list[Message]:
+    out = []
+    for h in hashes:
+        text = contents.get(h)
+        if text is None:
+            # Content is written before the span that references it; a miss means the store was
+            # edited by hand. Keep the turn's shape and say what is missing.
+            out.append(Message(role="unknown", parts=[Part(type="missing_content", content=h)]))
+        else:
+            out.append(Message.from_semconv(json.loads(text)))
+    return out
+
+
+def _turn(index: int, span: SpanRow, contents: Mapping[str, str]) -> Turn:
+    output = _messages(span["OutputMessageHashes"], contents)
+    calls = [
+        ToolCall(id=part.id or "", name=part.name or "", arguments=part.arguments)
+        for message in output
+        for part in message.parts
+        if part.type == sc.PART_TOOL_CALL
+    ]
+    return Turn(
+        index=index,
+        trace_id=span["TraceId"],
+        span_id=span["SpanId"],
+        provider=span["Provider"] or None,
+        request_model=span["RequestModel"] or None,
+        response_model=span["ResponseModel"] or None,
+        response_id=span["ResponseId"] or None,
+        start_time_unix_nano=span["StartNs"],
+        end_time_unix_nano=span["EndNs"],
+        input_messages=_messages(span["InputMessageHashes"], contents),
+        output_messages=output,
+        tool_calls=calls,
+        finish_reasons=list(span["FinishReasons"]),
+        usage=_usage(span),
+        error_type=span["ErrorType"] or None,
+        status_message=span["StatusMessage"] or None,
+        reward=None,
+        output_token_ids=[],
+        output_logprobs=[],
+        prompt_token_ids=[],
+    )
+
+
+def _attach_tool_spans(turns: list[Turn], tool_spans: list[SpanRow]) -> None:
+    """execute_tool spans join the model's tool call they executed, by gen_ai.tool.call.id."""
+    by_id = {call.id: call for turn in turns for call in turn.tool_calls if call.id}
+    for span in tool_spans:
+        call = by_id.get(span["ToolCallId"])
+        if call is None:
+            continue
+        attrs = span["SpanAttributes"]
+        failed = span["StatusCode"] == "Error" or bool(span["ErrorType"])
+        call.result = _parse_json_text(attrs.get(sc.GEN_AI_TOOL_CALL_RESULT))
+        call.status = "error" if failed else "ok"
+        call.error_type = (span["ErrorType"] or span["StatusMessage"] or "error") if failed else None
+        call.span_id = span["SpanId"]
+        call.start_time_unix_nano = span["StartNs"]
+        call.end_time_unix_nano = span["EndNs"]
+        call.result_source = "execute_tool_span"
+
+
+def _infer_results_from_next_input(turns: list[Turn]) -> None:
+    """Without a tool span, the next model call's input carries the tool's response."""
+    for turn, following in itertools.pairwise(turns):
+        pending = {c.id: c for c in turn.tool_calls if c.result_source is None and c.id}
+        if not pending:
+            continue
+        for message in following.input_messages:
+            for part in message.parts:
+                call = pending.get(part.id or "") if part.type == sc.PART_TOOL_CALL_RESPONSE else None
+                if call is not None:
+                    call.result = part.response
+                    call.status = "ok"
+                    call.result_source = "next_input"
+
+
+def _outcome(root: SpanRow | None, turns: list[Turn]) -> Outcome:
+    attrs = root["SpanAttributes"] if root else {}
+    explicit = attrs.get(sc.TRAJOTEL_OUTCOME)
+    if explicit in ("success", "partial", "failure"):
+        return Outcome(
+            label=explicit, confidence=1.0, reasons=["explicit trajotel.outcome"], source="explicit"
+        )
+    reasons = []
+    if root is not None and root["StatusCode"] == "Error":
+        reasons.append(f"root span {root['SpanName']!r} ended with an error")
+    if turns and turns[-1].error_type:
+        reasons.append(f"last model call failed: {turns[-1].error_type}")
+    if reasons:
+        return Outcome(label="failure", confidence=0.7, reasons=reasons, source="heuristic")
+    return Outcome(label="unknown", confidence=0.0, reasons=[], source="heuristic")
+
+
+def _first_content(spans: list[SpanRow], column: str, contents: Mapping[str, str]) -> Any:
+    for span in spans:
+        h = span[column]
+        if h and h in contents:
+            return json.loads(contents[h])
+    return None
+
+
+def assemble_trace(
+    spans: Iterable[SpanRow],
+    contents: Mapping[str, str],
+    *,
+    complete: bool,
+    version: int = 0,
+    assembled_at_ns: int = 0,
+) -> Trajectory | None:
+    """Build the trajectory of one trace, or None when the trace has no GenAI spans."""
+    ordered = _dedupe(spans)
+    inference = [s for s in ordered if s["Operation"] in sc.INFERENCE_OPERATIONS]
+    genai = [s for s in ordered if s["Operation"]]
+    if not genai:
+        return None
+    root = _root(ordered)
+    turns = [_turn(i, span, contents) for i, span in enumerate(inference)]
+    _attach_tool_spans(turns, [s for s in ordered if s["Operation"] == sc.OP_EXECUTE_TOOL])
+    _infer_results_from_next_input(turns)
+
+    root_attrs = root["SpanAttributes"] if root else {}
+    usage = Usage()
+    for turn in turns:
+        usage = usage + turn.usage
+    status = "running"
+    if complete:
+        status = "error" if root is not None and root["StatusCode"] == "Error" else "complete"
+    agent = (root["AgentName"] if root else "") or next((s["AgentName"] for s in genai if s["AgentName"]), "")
+    conversation = next((s["ConversationId"] for s in genai if s["ConversationId"]), "")
+    system = _first_content(inference, "SystemInstructionsHash", contents)
+    tools = _first_content(inference, "ToolDefinitionsHash", contents)
+    models = sorted(
+        {t.response_model or t.request_model for t in turns if t.response_model or t.request_model}
+    )
+    tenant = ordered[0]["Tenant"]
+    return Trajectory(
+        id=ordered[0]["TraceId"],
+        version=version,
+        tenant=tenant,
+        service_name=(root or ordered[0])["ServiceName"] or None,
+        agent_name=agent or None,
+        agent_id=root_attrs.get(sc.GEN_AI_AGENT_ID),
+        task=root_attrs.get(sc.TRAJOTEL_TASK),
+        framework=None,
+        trace_ids=[ordered[0]["TraceId"]],
+        root_span_id=root["SpanId"] if root else None,
+        parent_trajectory_id=None,
+        conversation_id=conversation or None,
+        start_time_unix_nano=min(s["StartNs"] for s in ordered),
+        end_time_unix_nano=max(s["EndNs"] for s in ordered),
+        status=status,
+        outcome=_outcome(root, turns),
+        reward=_float(root_attrs.get(sc.TRAJOTEL_REWARD)),
+        feedback=[],
+        tags=[],
+        metadata={},
+        models=models,
+        tools_used=sorted({c.name for t in turns for c in t.tool_calls if c.name}),
+        usage=usage,
+        system_instructions=[Part.from_semconv(p) for p in system] if isinstance(system, list) else [],
+        tool_definitions=[d for d in tools if isinstance(d, dict)] if isinstance(tools, list) else [],
+        turns=turns,
+        span_count=len(ordered),
+        assembled_at_unix_nano=assembled_at_ns,
+    )

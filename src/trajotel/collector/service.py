@@ -1,0 +1,182 @@
+"""The collector process: OTLP receivers -> durable spool -> store writer -> assembler.
+
+It owns its data directory (one collector per directory, enforced with a lock file) and
+advertises itself in ``<data_dir>/collector.json`` so that CLI commands given the same data
+directory go through it instead of opening the embedded store (which allows one process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from trajotel.assemble.worker import AssemblyWorker
+from trajotel.collector import api
+from trajotel.collector.ingest import SpoolSink, StoreWriter
+from trajotel.config import Config
+from trajotel.errors import StoreLockedError, TrajotelError
+from trajotel.receive.grpc_server import GrpcReceiver
+from trajotel.receive.http_server import HttpReceiver
+from trajotel.spool import Spool
+from trajotel.store import Store
+
+log = logging.getLogger(__name__)
+
+ADVERT = "collector.json"
+
+
+def read_advert(data_dir: Path) -> dict[str, Any] | None:
+    """The running collector's address for this data directory, if one is alive."""
+    try:
+        advert = json.loads((Path(data_dir) / ADVERT).read_text())
+        os.kill(int(advert["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return advert
+
+
+class Collector:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store: Store | None = None
+        self.spool: Spool | None = None
+        self.writer: StoreWriter | None = None
+        self.assembler: AssemblyWorker | None = None
+        self.grpc: GrpcReceiver | None = None
+        self.http: HttpReceiver | None = None
+        self._lock_fh: Any = None
+        self._stopped = threading.Event()
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def _take_data_dir(self) -> None:
+        data_dir = self.config.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fh = open(data_dir / "collector.lock", "a+")  # noqa: SIM115 (held while running)
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            advert = read_advert(data_dir) or {}
+            raise StoreLockedError(
+                f"data directory {data_dir} is used by another collector (pid {advert.get('pid', '?')})",
+                hint="stop it, or give this one its own --data DIR",
+            ) from None
+
+    def start(self) -> None:
+        cfg = self.config
+        self._take_data_dir()
+        self.store = Store.open(cfg.clickhouse_url, cfg.store.database)
+        self.spool = Spool(
+            cfg.spool_dir,
+            max_bytes=cfg.spool.max_bytes,
+            segment_bytes=cfg.spool.segment_bytes,
+            fsync=cfg.spool.fsync,
+        )
+        self.assembler = AssemblyWorker(
+            self.store,
+            idle_timeout_s=cfg.assemble.idle_timeout_s,
+            poll_interval_s=cfg.assemble.poll_interval_s,
+        )
+        self.writer = StoreWriter(
+            self.spool,
+            self.store,
+            tenant=cfg.receive.tenant,
+            batch_rows=cfg.writer.batch_rows,
+            flush_interval_s=cfg.writer.flush_interval_s,
+            on_stored=self.assembler.notify,
+        )
+        recovered = self.assembler.recover()
+        if recovered:
+            log.info("re-queued %d trace(s) for assembly from the previous run", recovered)
+        self.writer.start()
+        self.assembler.start()
+        sink = SpoolSink(self.spool)
+        self.grpc = GrpcReceiver(sink, cfg.receive)
+        self.http = HttpReceiver(sink, cfg.receive, routes=api.routes(self.store, self.status))
+        grpc_port = self.grpc.start()
+        http_port = self.http.start()
+        advert = {
+            "pid": os.getpid(),
+            "host": cfg.receive.host,
+            "grpc_port": grpc_port,
+            "http_port": http_port,
+            "store": cfg.clickhouse_url,
+            "database": cfg.store.database,
+            "started_at": time.time(),
+        }
+        tmp = cfg.data_dir / (ADVERT + ".tmp")
+        tmp.write_text(json.dumps(advert))
+        os.replace(tmp, cfg.data_dir / ADVERT)
+        log.info(
+            "collector ready: OTLP gRPC %s:%d, OTLP HTTP %s:%d, store %s",
+            cfg.receive.host,
+            grpc_port,
+            cfg.receive.host,
+            http_port,
+            cfg.clickhouse_url,
+        )
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "stored_spans": self.writer.stored_spans if self.writer else 0,
+            "spool_unwritten_bytes": self.spool.unconsumed_bytes() if self.spool else 0,
+            "traces_pending_assembly": self.assembler.pending_count() if self.assembler else 0,
+            "trajectory_versions_written": self.assembler.assembled if self.assembler else 0,
+        }
+
+    def stop(self, drain_timeout_s: float = 30.0) -> None:
+        """Stop accepting, store what was accepted, assemble what is pending, release everything."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for receiver in (self.http, self.grpc):
+            if receiver is not None:
+                try:
+                    receiver.stop()
+                except Exception:
+                    log.exception("stopping a receiver failed")
+        if self.writer is not None and self.writer.is_alive():
+            deadline = time.monotonic() + drain_timeout_s
+            while self.spool and self.spool.unconsumed_bytes() and time.monotonic() < deadline:
+                self.writer.idle.wait(0.1)
+            self.writer.stop()
+            self.writer.join(5)
+        if self.assembler is not None and self.assembler.is_alive():
+            self.assembler.stop()
+            self.assembler.join(5)
+            try:  # write what is known now; a restart re-queues what is still open
+                self.assembler.tick(now=time.monotonic())
+            except TrajotelError:
+                log.exception("final assembly failed; it will be redone at the next start")
+        if self.spool is not None:
+            self.spool.close()
+        if self.store is not None:
+            self.store.close()
+        with contextlib.suppress(FileNotFoundError):
+            (self.config.data_dir / ADVERT).unlink()
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+
+    def serve_forever(self) -> None:
+        """Run until SIGINT/SIGTERM, then stop cleanly."""
+        done = threading.Event()
+
+        def _signal(signum: int, _frame: Any) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            done.set()
+
+        signal.signal(signal.SIGINT, _signal)
+        signal.signal(signal.SIGTERM, _signal)
+        self.start()
+        try:
+            while not done.wait(1.0):
+                pass
+        finally:
+            self.stop()

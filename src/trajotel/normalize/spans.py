@@ -1,0 +1,217 @@
+"""OTLP trace and log requests -> canonical rows (see ``records``).
+
+Dialects are made canonical through the rename tables in ``dialects``; GenAI message content
+is pulled out of the attributes, stored once per distinct message (content-addressed) and
+referenced from the span by hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from trajotel import semconv as sc
+from trajotel.normalize import dialects
+from trajotel.normalize.records import (
+    KIND_MESSAGE,
+    KIND_SYSTEM_INSTRUCTIONS,
+    KIND_TOOL_DEFINITIONS,
+    NormalizedBatch,
+    content_hash,
+)
+from trajotel.normalize.values import (
+    any_value_to_python,
+    any_value_to_text,
+    attributes_to_map,
+    dumps,
+    ns_to_text,
+)
+
+log = logging.getLogger(__name__)
+
+_KINDS = {0: "Unspecified", 1: "Internal", 2: "Server", 3: "Client", 4: "Producer", 5: "Consumer"}
+_STATUS = {0: "Unset", 1: "Ok", 2: "Error"}
+_CONTENT_KEYS = frozenset(sc.CONTENT_ATTRIBUTES)
+# Marks a content attribute that could not be parsed and was kept verbatim in SpanAttributes.
+NORMALIZE_ERROR = "trajotel.normalize.error"
+
+
+def _content_value(value: AnyValue) -> Any:
+    """Content arrives as a JSON string (most SDKs today) or as a structured OTLP value."""
+    if value.WhichOneof("value") == "string_value":
+        return json.loads(value.string_value)
+    return any_value_to_python(value)
+
+
+def _int_or_none(text: str | None) -> int | None:
+    if text is None or text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return int(float(text))
+        except ValueError:
+            return None
+
+
+def _string_list(text: str | None) -> list[str]:
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [text]
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else dumps(v) for v in value]
+    return [text]
+
+
+class _ContentSink:
+    def __init__(self, batch: NormalizedBatch) -> None:
+        self.batch = batch
+        self.tenant = ""
+
+    def put(self, kind: str, value: Any) -> str:
+        text = dumps(value)
+        digest = content_hash(text)
+        self.batch.contents.setdefault((self.tenant, digest), (kind, text))
+        return digest
+
+
+def _extract_content(key: str, value: AnyValue, row: dict[str, Any], content: _ContentSink) -> None:
+    parsed = _content_value(value)
+    if key in (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES):
+        if not isinstance(parsed, list):
+            raise ValueError(f"{key} must be a JSON array of messages, got {type(parsed).__name__}")
+        hashes = [content.put(KIND_MESSAGE, message) for message in parsed]
+        column = "InputMessageHashes" if key == sc.GEN_AI_INPUT_MESSAGES else "OutputMessageHashes"
+        row[column] = hashes
+    elif key == sc.GEN_AI_SYSTEM_INSTRUCTIONS:
+        row["SystemInstructionsHash"] = content.put(KIND_SYSTEM_INSTRUCTIONS, parsed)
+    else:
+        row["ToolDefinitionsHash"] = content.put(KIND_TOOL_DEFINITIONS, parsed)
+
+
+def _span_row(
+    span: Any, resource: dict[str, str], scope: Any, schema_url: str, tenant: str, content: _ContentSink
+) -> dict[str, Any]:
+    tenant = resource.get(sc.TRAJOTEL_TENANT, tenant)
+    content.tenant = tenant
+    row: dict[str, Any] = {
+        "InputMessageHashes": [],
+        "OutputMessageHashes": [],
+        "SystemInstructionsHash": "",
+        "ToolDefinitionsHash": "",
+    }
+    attributes: dict[str, str] = {}
+    for kv in span.attributes:
+        if kv.key in _CONTENT_KEYS:
+            try:
+                _extract_content(kv.key, kv.value, row, content)
+                continue
+            except (ValueError, TypeError) as exc:
+                # Truncated or foreign content stays verbatim and queryable; say why.
+                attributes[NORMALIZE_ERROR] = f"{kv.key}: {exc}"
+        attributes[kv.key] = any_value_to_text(kv.value)
+
+    dialect = dialects.detect(attributes)
+    if dialect is not None:
+        attributes = dialects.apply(dialect, attributes)
+    get = attributes.get
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    events = span.events
+    links = span.links
+    row.update(
+        {
+            "Tenant": tenant,
+            "TraceId": span.trace_id.hex(),
+            "SpanId": span.span_id.hex(),
+            "ParentSpanId": span.parent_span_id.hex(),
+            "TraceState": span.trace_state,
+            "SpanName": span.name,
+            "SpanKind": _KINDS.get(span.kind, "Unspecified"),
+            "Timestamp": ns_to_text(start),
+            "EndTimestamp": ns_to_text(max(end, start)),
+            "Duration": max(end - start, 0),
+            "StatusCode": _STATUS.get(span.status.code, "Unset"),
+            "StatusMessage": span.status.message,
+            "ServiceName": resource.get(sc.SERVICE_NAME, ""),
+            "ResourceAttributes": resource,
+            "ScopeName": scope.name,
+            "ScopeVersion": scope.version,
+            "SchemaUrl": schema_url,
+            "SpanAttributes": attributes,
+            "Events.Timestamp": [ns_to_text(e.time_unix_nano) for e in events],
+            "Events.Name": [e.name for e in events],
+            "Events.Attributes": [attributes_to_map(e.attributes) for e in events],
+            "Links.TraceId": [lk.trace_id.hex() for lk in links],
+            "Links.SpanId": [lk.span_id.hex() for lk in links],
+            "Links.TraceState": [lk.trace_state for lk in links],
+            "Links.Attributes": [attributes_to_map(lk.attributes) for lk in links],
+            "Dialect": dialect.name if dialect else dialects.PLAIN,
+            "Operation": get(sc.GEN_AI_OPERATION_NAME, ""),
+            "Provider": get(sc.GEN_AI_PROVIDER_NAME, ""),
+            "RequestModel": get(sc.GEN_AI_REQUEST_MODEL, ""),
+            "ResponseModel": get(sc.GEN_AI_RESPONSE_MODEL, ""),
+            "ResponseId": get(sc.GEN_AI_RESPONSE_ID, ""),
+            "ConversationId": get(sc.GEN_AI_CONVERSATION_ID, ""),
+            "AgentName": get(sc.GEN_AI_AGENT_NAME, ""),
+            "ToolName": get(sc.GEN_AI_TOOL_NAME, ""),
+            "ToolCallId": get(sc.GEN_AI_TOOL_CALL_ID, ""),
+            "InputTokens": _int_or_none(get(sc.GEN_AI_USAGE_INPUT_TOKENS)),
+            "OutputTokens": _int_or_none(get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)),
+            "FinishReasons": _string_list(get(sc.GEN_AI_RESPONSE_FINISH_REASONS)),
+            "ErrorType": get(sc.ERROR_TYPE, ""),
+        }
+    )
+    return row
+
+
+def normalize_traces(request: ExportTraceServiceRequest, tenant: str) -> NormalizedBatch:
+    batch = NormalizedBatch()
+    content = _ContentSink(batch)
+    for resource_spans in request.resource_spans:
+        resource = attributes_to_map(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            schema_url = scope_spans.schema_url or resource_spans.schema_url
+            for span in scope_spans.spans:
+                batch.spans.append(_span_row(span, resource, scope_spans.scope, schema_url, tenant, content))
+    return batch
+
+
+def normalize_logs(request: ExportLogsServiceRequest, tenant: str) -> NormalizedBatch:
+    """Log records are kept whole; GenAI events among them belong to their span (by ids)."""
+    batch = NormalizedBatch()
+    for resource_logs in request.resource_logs:
+        resource = attributes_to_map(resource_logs.resource.attributes)
+        for scope_logs in resource_logs.scope_logs:
+            scope = scope_logs.scope
+            for record in scope_logs.log_records:
+                attributes = attributes_to_map(record.attributes)
+                body = any_value_to_python(record.body) if record.HasField("body") else None
+                batch.logs.append(
+                    {
+                        "Tenant": resource.get(sc.TRAJOTEL_TENANT, tenant),
+                        "Timestamp": ns_to_text(record.time_unix_nano or record.observed_time_unix_nano),
+                        "ObservedTimestamp": ns_to_text(record.observed_time_unix_nano),
+                        "TraceId": record.trace_id.hex(),
+                        "SpanId": record.span_id.hex(),
+                        "TraceFlags": record.flags,
+                        "SeverityText": record.severity_text,
+                        "SeverityNumber": int(record.severity_number),
+                        "ServiceName": resource.get(sc.SERVICE_NAME, ""),
+                        "EventName": record.event_name or attributes.get(sc.EVENT_NAME, ""),
+                        "Body": "" if body is None else dumps(body),
+                        "ResourceAttributes": resource,
+                        "ScopeName": scope.name,
+                        "ScopeVersion": scope.version,
+                        "LogAttributes": attributes,
+                    }
+                )
+    return batch

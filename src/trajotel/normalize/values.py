@@ -1,0 +1,58 @@
+"""OTLP AnyValue -> Python values and -> the strings stored in attribute maps."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+
+def any_value_to_python(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "array_value":
+        return [any_value_to_python(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value_to_python(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    return None
+
+
+def dumps(value: Any) -> str:
+    """Compact, deterministic JSON (the form content is hashed and stored in)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def any_value_to_text(value: AnyValue) -> str:
+    """Attribute maps hold strings: scalars as text, arrays and maps as JSON."""
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return "true" if value.bool_value else "false"
+    if kind == "int_value":
+        return str(value.int_value)
+    if kind == "double_value":
+        return repr(value.double_value)
+    if kind is None:
+        return ""
+    return json.dumps(any_value_to_python(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def attributes_to_map(attributes: Any) -> dict[str, str]:
+    return {kv.key: any_value_to_text(kv.value) for kv in attributes}
+
+
+def ns_to_text(ns: int) -> str:
+    """Unix nanoseconds in the 'seconds.fraction' text ClickHouse's DateTime64(9) parses exactly."""
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"

@@ -1,0 +1,221 @@
+"""Open a ClickHouse store through clickhouse-connect: embedded (``chdb://PATH``) or a server
+(``http(s)://user:password@host:port``). The same SQL runs on both."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from trajotel.errors import StoreError, StoreLockedError
+
+log = logging.getLogger(__name__)
+
+_DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class StoreUrl:
+    scheme: str  # "chdb" | "http" | "https"
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+    username: str = "default"
+    password: str = ""
+
+    @property
+    def embedded(self) -> bool:
+        return self.scheme == "chdb"
+
+    @classmethod
+    def parse(cls, url: str) -> StoreUrl:
+        parts = urlsplit(url)
+        if parts.scheme == "chdb":
+            raw = (parts.netloc + parts.path) or ""
+            if not raw or raw == "memory":
+                raise StoreError(
+                    f"store URL {url!r} has no path",
+                    hint="use chdb:///absolute/path/to/store (the embedded store needs a directory)",
+                )
+            return cls(scheme="chdb", path=Path(raw).expanduser().resolve())
+        if parts.scheme in ("http", "https"):
+            return cls(
+                scheme=parts.scheme,
+                host=parts.hostname or "localhost",
+                port=parts.port or (8443 if parts.scheme == "https" else 8123),
+                username=unquote(parts.username or "default"),
+                password=unquote(parts.password or ""),
+            )
+        raise StoreError(
+            f"unsupported store URL {url!r}",
+            hint="use chdb:///path for the embedded store or http(s)://host:8123 for a ClickHouse server",
+        )
+
+
+def _holder_of(path: Path) -> str:
+    """ClickHouse writes the holding process's PID into <path>/status."""
+    try:
+        for line in (path / "status").read_text().splitlines():
+            if line.startswith("PID:"):
+                return f"process {line.split(':', 1)[1].strip()}"
+    except OSError:
+        pass
+    return "another process"
+
+
+class Store:
+    """The only object that talks to ClickHouse. Thread-safe: calls are serialized."""
+
+    def __init__(self, client: Client, url: StoreUrl, database: str) -> None:
+        self._client = client
+        self.url = url
+        self.database = database
+        self._lock = threading.RLock()
+
+    # --- opening ---------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, database: str = "trajotel", *, migrate: bool = True) -> Store:
+        if not _DB_NAME.match(database):
+            raise StoreError(f"invalid database name {database!r}", hint="use letters, digits and _")
+        parsed = StoreUrl.parse(url)
+        client = _connect(parsed, database="default")
+        try:
+            client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+            if not parsed.embedded:
+                client.close()
+                client = _connect(parsed, database=database)
+        except ClickHouseError as exc:
+            raise StoreError(f"cannot prepare database {database!r} at {url}: {exc}") from exc
+        if parsed.embedded:
+            # chdb keeps one engine per process; switching the session's database keeps one handle.
+            client.close()
+            client = _connect(parsed, database=database)
+        store = cls(client, parsed, database)
+        if migrate:
+            from trajotel.store.migrations import apply_migrations
+
+            apply_migrations(store)
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            except Exception:  # closing must never mask the real error of a caller
+                log.debug("closing the store client failed", exc_info=True)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- statements ------------------------------------------------------------
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        with self._lock:
+            try:
+                return self._client.command(sql, parameters=params)
+            except ClickHouseError as exc:
+                raise StoreError(_first_line(exc), hint=f"statement: {_short(sql)}") from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        with self._lock:
+            try:
+                result = self._client.query(sql, parameters=params)
+            except ClickHouseError as exc:
+                raise StoreError(_first_line(exc), hint=f"query: {_short(sql)}") from exc
+        return QueryResult(list(result.column_names), [list(r) for r in result.result_rows])
+
+    def query_raw(
+        self, sql: str, fmt: str = "TabSeparatedWithNames", params: Mapping[str, Any] | None = None
+    ) -> bytes:
+        """Run a query and return ClickHouse's own rendering in ``fmt`` (for the CLI and HTTP API)."""
+        with self._lock:
+            try:
+                return self._client.raw_query(sql, parameters=params, fmt=fmt)
+            except ClickHouseError as exc:
+                raise StoreError(_first_line(exc), hint=f"query: {_short(sql)}") from exc
+
+    def insert_json_rows(
+        self, table: str, rows: Iterable[Mapping[str, Any]], dedup_token: str | None = None
+    ) -> int:
+        """Insert rows as JSONEachRow. With ``dedup_token`` a repeated insert is a no-op."""
+        lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in rows]
+        if not lines:
+            return 0
+        self.insert_json_lines(table, "\n".join(lines).encode(), dedup_token)
+        return len(lines)
+
+    def insert_json_lines(self, table: str, body: bytes, dedup_token: str | None = None) -> None:
+        settings: dict[str, Any] = {}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+        with self._lock:
+            try:
+                self._client.raw_insert(table, None, body, settings=settings or None, fmt="JSONEachRow")
+            except ClickHouseError as exc:
+                raise StoreError(f"insert into {table} failed: {_first_line(exc)}") from exc
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+def _connect(url: StoreUrl, database: str) -> Client:
+    try:
+        if url.embedded:
+            assert url.path is not None
+            url.path.mkdir(parents=True, exist_ok=True)
+            return clickhouse_connect.get_client(dsn=f"chdb://{url.path}", database=database)
+        return clickhouse_connect.get_client(
+            host=url.host,
+            port=url.port,
+            username=url.username,
+            password=url.password,
+            secure=url.scheme == "https",
+            database=database,
+        )
+    except Exception as exc:
+        text = str(exc)
+        if (
+            url.embedded
+            and url.path is not None
+            and ("Cannot lock file" in text or "Error initializing EmbeddedServer" in text)
+        ):
+            raise StoreLockedError(
+                f"the embedded store {url.path} is held by {_holder_of(url.path)}",
+                hint="a running collector owns it: query through it with `trajotel query --data DIR ...`, "
+                "or stop it first",
+            ) from None
+        if url.embedded and "already initialized with path" in text:
+            raise StoreError(
+                f"this process already has another embedded store open; cannot open {url.path}",
+                hint="chdb allows one store directory per process: close the other store first",
+            ) from None
+        where = url.path if url.embedded else f"{url.host}:{url.port}"
+        raise StoreError(f"cannot open the ClickHouse store at {where}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _short(sql: str, limit: int = 160) -> str:
+    flat = " ".join(sql.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

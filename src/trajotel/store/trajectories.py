@@ -1,0 +1,369 @@
+"""Reading and writing trajectories: the model of ``trajotel.assemble.model`` <-> the derived tables.
+
+Turn messages are stored as hashes into ``message_contents`` (content-addressed, written at
+ingest); a trajectory row is written after its turns so readers never see a version whose
+turns are missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from trajotel.assemble.model import Message, Outcome, Part, ToolCall, Trajectory, Turn, Usage
+from trajotel.normalize.records import KIND_MESSAGE, content_hash
+from trajotel.normalize.values import dumps, ns_to_text
+from trajotel.store.connection import Store
+
+TraceKey = tuple[str, str]  # (tenant, trace id)
+
+_SPAN_COLUMNS = """
+    Tenant, TraceId, SpanId, ParentSpanId, SpanName, SpanKind,
+    toUnixTimestamp64Nano(Timestamp) AS StartNs, toUnixTimestamp64Nano(EndTimestamp) AS EndNs,
+    StatusCode, StatusMessage, ServiceName, ScopeName, SpanAttributes, Dialect, Operation, Provider,
+    RequestModel, ResponseModel, ResponseId, ConversationId, AgentName, ToolName, ToolCallId,
+    InputTokens, OutputTokens, FinishReasons, ErrorType, InputMessageHashes, OutputMessageHashes,
+    SystemInstructionsHash, ToolDefinitionsHash
+"""
+
+
+def _null(value: Any) -> Any:
+    return None if value == "" else value
+
+
+# --- spans -> assembler ------------------------------------------------------------
+def load_trace_spans(store: Store, keys: Sequence[TraceKey]) -> dict[TraceKey, list[dict[str, Any]]]:
+    """All spans of the given traces, one row per span id (re-sent duplicates collapsed)."""
+    out: dict[TraceKey, list[dict[str, Any]]] = defaultdict(list)
+    by_tenant: dict[str, list[str]] = defaultdict(list)
+    for tenant, trace in keys:
+        by_tenant[tenant].append(trace)
+    for tenant, traces in by_tenant.items():
+        result = store.query(
+            f"SELECT {_SPAN_COLUMNS} FROM spans WHERE Tenant = {{tenant:String}} "
+            "AND TraceId IN {traces:Array(String)} LIMIT 1 BY TraceId, SpanId",
+            {"tenant": tenant, "traces": traces},
+        )
+        for row in result.dicts():
+            out[tenant, row["TraceId"]].append(row)
+    return out
+
+
+def load_contents(store: Store, tenant: str, hashes: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(hashes))
+    if not wanted:
+        return {}
+    result = store.query(
+        "SELECT Hash, any(Content) FROM message_contents WHERE Tenant = {tenant:String} "
+        "AND Hash IN {hashes:Array(String)} GROUP BY Hash",
+        {"tenant": tenant, "hashes": wanted},
+    )
+    return {str(h): str(c) for h, c in result.rows}
+
+
+def current_versions(store: Store, keys: Sequence[TraceKey]) -> dict[TraceKey, tuple[int, str]]:
+    """Newest (version, content hash) of each trajectory that exists."""
+    out: dict[TraceKey, tuple[int, str]] = {}
+    by_tenant: dict[str, list[str]] = defaultdict(list)
+    for tenant, trajectory_id in keys:
+        by_tenant[tenant].append(trajectory_id)
+    for tenant, ids in by_tenant.items():
+        result = store.query(
+            "SELECT TrajectoryId, Version, ContentHash FROM trajectories_data FINAL "
+            "WHERE Tenant = {tenant:String} AND TrajectoryId IN {ids:Array(String)}",
+            {"tenant": tenant, "ids": ids},
+        )
+        for trajectory_id, version, digest in result.rows:
+            out[tenant, trajectory_id] = (int(version), str(digest))
+    return out
+
+
+def traces_needing_assembly(store: Store) -> list[TraceKey]:
+    """GenAI traces with spans stored after their trajectory was last assembled, or not yet
+    complete. Used at start-up: the in-memory work list of a killed collector is rebuilt."""
+    result = store.query(
+        """
+        SELECT s.Tenant, s.TraceId
+        FROM (
+            SELECT Tenant, TraceId, max(IngestedAt) AS last
+            FROM spans WHERE Operation != '' GROUP BY Tenant, TraceId
+        ) AS s
+        LEFT JOIN (
+            SELECT Tenant, TrajectoryId, AssembledAt, Status FROM trajectories_data FINAL
+        ) AS t ON s.Tenant = t.Tenant AND s.TraceId = t.TrajectoryId
+        WHERE t.TrajectoryId = '' OR t.AssembledAt < s.last OR t.Status = 'running'
+        """
+    )
+    return [(str(a), str(b)) for a, b in result.rows]
+
+
+# --- model -> rows ---------------------------------------------------------------------
+def message_hash(message: Message) -> tuple[str, str]:
+    text = dumps(message.to_semconv())
+    return content_hash(text), text
+
+
+def trajectory_fingerprint(trajectory: Trajectory) -> str:
+    """Hash of everything but version and assembly time: unchanged input -> no new version."""
+    doc = trajectory.to_dict()
+    doc.pop("version", None)
+    doc.pop("assembled_at_unix_nano", None)
+    return content_hash(dumps(doc))
+
+
+def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[str, str]) -> dict[str, Any]:
+    def refs(messages: list[Message]) -> list[str]:
+        out = []
+        for m in messages:
+            digest, text = message_hash(m)
+            hashes.setdefault(digest, text)
+            out.append(digest)
+        return out
+
+    calls = turn.tool_calls
+    usage = turn.usage
+    return {
+        "Tenant": trajectory.tenant,
+        "TrajectoryId": trajectory.id,
+        "Version": trajectory.version,
+        "TurnIndex": turn.index,
+        "TraceId": turn.trace_id,
+        "SpanId": turn.span_id,
+        "Provider": turn.provider or "",
+        "RequestModel": turn.request_model or "",
+        "ResponseModel": turn.response_model or "",
+        "ResponseId": turn.response_id or "",
+        "StartTime": ns_to_text(turn.start_time_unix_nano),
+        "EndTime": ns_to_text(turn.end_time_unix_nano),
+        "FinishReasons": turn.finish_reasons,
+        "InputTokens": usage.input_tokens,
+        "OutputTokens": usage.output_tokens,
+        "CacheReadInputTokens": usage.cache_read_input_tokens,
+        "CacheWriteInputTokens": usage.cache_write_input_tokens,
+        "ReasoningOutputTokens": usage.reasoning_output_tokens,
+        "ErrorType": turn.error_type or "",
+        "StatusMessage": turn.status_message or "",
+        "Reward": turn.reward,
+        "InputMessageHashes": refs(turn.input_messages),
+        "OutputMessageHashes": refs(turn.output_messages),
+        "ToolCalls.Id": [c.id for c in calls],
+        "ToolCalls.Name": [c.name for c in calls],
+        "ToolCalls.Arguments": [dumps(c.arguments) for c in calls],
+        "ToolCalls.Result": [dumps(c.result) for c in calls],
+        "ToolCalls.Status": [c.status for c in calls],
+        "ToolCalls.ErrorType": [c.error_type or "" for c in calls],
+        "ToolCalls.SpanId": [c.span_id or "" for c in calls],
+        "ToolCalls.StartTime": [c.start_time_unix_nano or 0 for c in calls],
+        "ToolCalls.EndTime": [c.end_time_unix_nano or 0 for c in calls],
+        "ToolCalls.ResultSource": [c.result_source or "" for c in calls],
+        "PromptTokenIds": turn.prompt_token_ids,
+        "OutputTokenIds": turn.output_token_ids,
+        "OutputLogprobs": turn.output_logprobs,
+    }
+
+
+def write_trajectory(store: Store, trajectory: Trajectory, fingerprint: str, known_hashes: set[str]) -> None:
+    """Write one trajectory version. ``known_hashes`` are bodies already in message_contents."""
+    hashes: dict[str, str] = {}
+    turn_rows = [_turn_row(trajectory, turn, hashes) for turn in trajectory.turns]
+    missing = [
+        {"Tenant": trajectory.tenant, "Hash": h, "Kind": KIND_MESSAGE, "Content": text}
+        for h, text in hashes.items()
+        if h not in known_hashes
+    ]
+    if missing:
+        store.insert_json_rows("message_contents", missing)
+    if turn_rows:
+        store.insert_json_rows("turns_data", turn_rows)
+    t = trajectory
+    store.insert_json_rows(
+        "trajectories_data",
+        [
+            {
+                "Tenant": t.tenant,
+                "TrajectoryId": t.id,
+                "Version": t.version,
+                "ServiceName": t.service_name or "",
+                "AgentName": t.agent_name or "",
+                "AgentId": t.agent_id or "",
+                "Task": t.task or "",
+                "Framework": t.framework or "",
+                "TraceIds": t.trace_ids,
+                "RootSpanId": t.root_span_id or "",
+                "ParentTrajectoryId": t.parent_trajectory_id or "",
+                "ConversationId": t.conversation_id or "",
+                "StartTime": ns_to_text(t.start_time_unix_nano),
+                "EndTime": ns_to_text(t.end_time_unix_nano),
+                "Status": t.status,
+                "OutcomeLabel": t.outcome.label,
+                "OutcomeConfidence": t.outcome.confidence,
+                "OutcomeReasons": t.outcome.reasons,
+                "OutcomeSource": t.outcome.source,
+                "Reward": t.reward,
+                "Tags": t.tags,
+                "Metadata": t.metadata,
+                "Models": t.models,
+                "ToolsUsed": t.tools_used,
+                "TurnCount": len(t.turns),
+                "SpanCount": t.span_count,
+                "InputTokens": t.usage.input_tokens,
+                "OutputTokens": t.usage.output_tokens,
+                "CacheReadInputTokens": t.usage.cache_read_input_tokens,
+                "CacheWriteInputTokens": t.usage.cache_write_input_tokens,
+                "ReasoningOutputTokens": t.usage.reasoning_output_tokens,
+                "SystemInstructions": dumps([p.to_semconv() for p in t.system_instructions]),
+                "ToolDefinitions": dumps(t.tool_definitions),
+                "ContentHash": fingerprint,
+                "AssembledAt": ns_to_text(t.assembled_at_unix_nano)[:-3],
+            }
+        ],
+    )
+
+
+# --- rows -> model ---------------------------------------------------------------------
+_TRAJECTORY_COLUMNS = """
+    Tenant, TrajectoryId, Version, ServiceName, AgentName, AgentId, Task, Framework, TraceIds,
+    RootSpanId, ParentTrajectoryId, ConversationId,
+    toUnixTimestamp64Nano(StartTime) AS StartNs, toUnixTimestamp64Nano(EndTime) AS EndNs,
+    Status, OutcomeLabel, OutcomeConfidence, OutcomeReasons, OutcomeSource, Reward, Tags, Metadata,
+    Models, ToolsUsed, TurnCount, SpanCount, InputTokens, OutputTokens, CacheReadInputTokens,
+    CacheWriteInputTokens, ReasoningOutputTokens, SystemInstructions, ToolDefinitions,
+    toUnixTimestamp64Nano(toDateTime64(AssembledAt, 9)) AS AssembledNs
+"""
+
+
+def _usage_from(row: Mapping[str, Any]) -> Usage:
+    return Usage(
+        input_tokens=row["InputTokens"],
+        output_tokens=row["OutputTokens"],
+        cache_read_input_tokens=row["CacheReadInputTokens"],
+        cache_write_input_tokens=row["CacheWriteInputTokens"],
+        reasoning_output_tokens=row["ReasoningOutputTokens"],
+    )
+
+
+def _turn_from(row: Mapping[str, Any], contents: Mapping[str, str]) -> Turn:
+    def messages(hashes: list[str]) -> list[Message]:
+        return [Message.from_semconv(json.loads(contents[h])) for h in hashes]
+
+    calls = [
+        ToolCall(
+            id=cid,
+            name=name,
+            arguments=json.loads(args),
+            result=json.loads(result),
+            status=status,
+            error_type=_null(err),
+            span_id=_null(span),
+            start_time_unix_nano=start or None,
+            end_time_unix_nano=end or None,
+            result_source=_null(source),
+        )
+        for cid, name, args, result, status, err, span, start, end, source in zip(
+            row["ToolCalls.Id"],
+            row["ToolCalls.Name"],
+            row["ToolCalls.Arguments"],
+            row["ToolCalls.Result"],
+            row["ToolCalls.Status"],
+            row["ToolCalls.ErrorType"],
+            row["ToolCalls.SpanId"],
+            row["ToolCalls.StartTime"],
+            row["ToolCalls.EndTime"],
+            row["ToolCalls.ResultSource"],
+            strict=True,
+        )
+    ]
+    return Turn(
+        index=row["TurnIndex"],
+        trace_id=row["TraceId"],
+        span_id=row["SpanId"],
+        provider=_null(row["Provider"]),
+        request_model=_null(row["RequestModel"]),
+        response_model=_null(row["ResponseModel"]),
+        response_id=_null(row["ResponseId"]),
+        start_time_unix_nano=row["StartNs"],
+        end_time_unix_nano=row["EndNs"],
+        input_messages=messages(row["InputMessageHashes"]),
+        output_messages=messages(row["OutputMessageHashes"]),
+        tool_calls=calls,
+        finish_reasons=list(row["FinishReasons"]),
+        usage=_usage_from(row),
+        error_type=_null(row["ErrorType"]),
+        status_message=_null(row["StatusMessage"]),
+        reward=row["Reward"],
+        output_token_ids=list(row["OutputTokenIds"]),
+        output_logprobs=list(row["OutputLogprobs"]),
+        prompt_token_ids=list(row["PromptTokenIds"]),
+    )
+
+
+def read_trajectory(store: Store, trajectory_id: str, tenant: str | None = None) -> Trajectory | None:
+    where = "TrajectoryId = {id:String} AND IsDeleted = 0"
+    params: dict[str, Any] = {"id": trajectory_id}
+    if tenant is not None:
+        where += " AND Tenant = {tenant:String}"
+        params["tenant"] = tenant
+    rows = store.query(
+        f"SELECT {_TRAJECTORY_COLUMNS} FROM trajectories_data FINAL WHERE {where} LIMIT 1", params
+    )
+    if not rows.rows:
+        return None
+    t = rows.dicts()[0]
+    turn_rows = store.query(
+        "SELECT *, toUnixTimestamp64Nano(StartTime) AS StartNs, toUnixTimestamp64Nano(EndTime) AS EndNs "
+        "FROM turns_data FINAL WHERE Tenant = {tenant:String} AND TrajectoryId = {id:String} "
+        "AND Version = {version:UInt64} ORDER BY TurnIndex",
+        {"tenant": t["Tenant"], "id": trajectory_id, "version": t["Version"]},
+    ).dicts()
+    contents = load_contents(
+        store,
+        t["Tenant"],
+        (h for r in turn_rows for h in (*r["InputMessageHashes"], *r["OutputMessageHashes"])),
+    )
+    return Trajectory(
+        id=t["TrajectoryId"],
+        version=int(t["Version"]),
+        tenant=t["Tenant"],
+        service_name=_null(t["ServiceName"]),
+        agent_name=_null(t["AgentName"]),
+        agent_id=_null(t["AgentId"]),
+        task=_null(t["Task"]),
+        framework=_null(t["Framework"]),
+        trace_ids=list(t["TraceIds"]),
+        root_span_id=_null(t["RootSpanId"]),
+        parent_trajectory_id=_null(t["ParentTrajectoryId"]),
+        conversation_id=_null(t["ConversationId"]),
+        start_time_unix_nano=t["StartNs"],
+        end_time_unix_nano=t["EndNs"],
+        status=t["Status"],
+        outcome=Outcome(
+            label=t["OutcomeLabel"],
+            confidence=t["OutcomeConfidence"],
+            reasons=list(t["OutcomeReasons"]),
+            source=t["OutcomeSource"],
+        ),
+        reward=t["Reward"],
+        feedback=[],
+        tags=list(t["Tags"]),
+        metadata=dict(t["Metadata"]),
+        models=list(t["Models"]),
+        tools_used=list(t["ToolsUsed"]),
+        usage=_usage_from(t),
+        system_instructions=[Part.from_semconv(p) for p in json.loads(t["SystemInstructions"] or "[]")],
+        tool_definitions=json.loads(t["ToolDefinitions"] or "[]"),
+        turns=[_turn_from(r, contents) for r in turn_rows],
+        span_count=t["SpanCount"],
+        assembled_at_unix_nano=t["AssembledNs"],
+    )
+
+
+def list_trajectories(store: Store, limit: int = 50, tenant: str | None = None) -> list[dict[str, Any]]:
+    where = "WHERE tenant = {tenant:String}" if tenant is not None else ""
+    return store.query(
+        "SELECT trajectory_id, version, status, outcome, agent_name, service_name, turn_count, "
+        "tools_used, models, input_tokens, output_tokens, start_time, duration_ms, task "
+        f"FROM trajectories {where} ORDER BY start_time DESC LIMIT {{limit:UInt32}}",
+        {"tenant": tenant, "limit": limit},
+    ).dicts()
