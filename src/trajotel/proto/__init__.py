@@ -1,0 +1,1 @@
+"""Generated protobuf code for proto/; do not edit, regenerate with `make proto`."""
