@@ -1,0 +1,27 @@
+"""Shared fixtures. Each test that needs the embedded store gets its own database; chdb allows
+one store directory per process at a time, so all in-process stores live under one session path
+and are closed at teardown."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trajotel.store import Store
+
+
+@pytest.fixture(scope="session")
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def store(store_root: Path) -> Iterator[Store]:
+    opened = Store.open(f"chdb://{store_root}", database=f"t_{uuid.uuid4().hex[:12]}")
+    try:
+        yield opened
+    finally:
+        opened.close()
