@@ -101,14 +101,16 @@ def _coerce(value: Any, target: type, where: str) -> Any:
         raise ConfigError(f"{where}: expected {target.__name__}, got {value!r}") from None
 
 
-def _apply(section_obj: Any, values: Mapping[str, Any], where: str) -> None:
+def _apply(section_obj: Any, values: Mapping[str, Any], where: str, *, name_key: bool = True) -> None:
+    """Set fields from ``values``; errors name ``where`` (plus the key unless ``name_key`` is off)."""
     types = {f.name: f.type for f in dataclasses.fields(section_obj)}
     for key, value in values.items():
+        label = f"{where}.{key}" if name_key else where
         if key not in types:
             known = ", ".join(sorted(types))
-            raise ConfigError(f"{where}.{key}: unknown setting", hint=f"known settings: {known}")
+            raise ConfigError(f"{label}: unknown setting", hint=f"known settings: {known}")
         target = {"int": int, "float": float, "bool": bool, "str": str}[str(types[key])]
-        setattr(section_obj, key, _coerce(value, target, f"{where}.{key}"))
+        setattr(section_obj, key, _coerce(value, target, label))
 
 
 def load_config(
@@ -143,7 +145,7 @@ def load_config(
         for f in dataclasses.fields(obj):
             name = f"TRAJOTEL_{section}_{f.name}".upper()
             if name in environ:
-                _apply(obj, {f.name: environ[name]}, name)
+                _apply(obj, {f.name: environ[name]}, name, name_key=False)
     for section, values in (overrides or {}).items():
         _apply(getattr(cfg, section), {k: v for k, v in values.items() if v is not None}, "--option")
     if data_dir is not None:
