@@ -28,6 +28,14 @@ from trajotel.store.trajectories import (
 log = logging.getLogger(__name__)
 
 
+def _worth_a_version(previous: tuple[int, str, str] | None, fingerprint: str, status: str) -> bool:
+    """New content always; same content only to finish a running trajectory (never to reopen
+    a finished one: that is what re-sent duplicate spans would do)."""
+    if previous is None or previous[1] != fingerprint:
+        return True
+    return previous[2] == "running" and status != "running"
+
+
 @dataclass
 class _Pending:
     last_arrival: float  # monotonic time the newest span of the trace was stored
@@ -137,7 +145,7 @@ class AssemblyWorker(threading.Thread):
                 continue
             fingerprint = trajectory_fingerprint(trajectory)
             previous = versions.get(key)
-            if previous is None or previous[1] != fingerprint:
+            if _worth_a_version(previous, fingerprint, trajectory.status):
                 trajectory.version = (previous[0] if previous else 0) + 1
                 trajectory.assembled_at_unix_nano = time.time_ns()
                 write_trajectory(self.store, trajectory, fingerprint, hashes)

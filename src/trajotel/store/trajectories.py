@@ -63,20 +63,20 @@ def load_contents(store: Store, tenant: str, hashes: Iterable[str]) -> dict[str,
     return {str(h): str(c) for h, c in result.rows}
 
 
-def current_versions(store: Store, keys: Sequence[TraceKey]) -> dict[TraceKey, tuple[int, str]]:
-    """Newest (version, content hash) of each trajectory that exists."""
-    out: dict[TraceKey, tuple[int, str]] = {}
+def current_versions(store: Store, keys: Sequence[TraceKey]) -> dict[TraceKey, tuple[int, str, str]]:
+    """Newest (version, content fingerprint, status) of each trajectory that exists."""
+    out: dict[TraceKey, tuple[int, str, str]] = {}
     by_tenant: dict[str, list[str]] = defaultdict(list)
     for tenant, trajectory_id in keys:
         by_tenant[tenant].append(trajectory_id)
     for tenant, ids in by_tenant.items():
         result = store.query(
-            "SELECT TrajectoryId, Version, ContentHash FROM trajectories_data FINAL "
+            "SELECT TrajectoryId, Version, ContentHash, Status FROM trajectories_data FINAL "
             "WHERE Tenant = {tenant:String} AND TrajectoryId IN {ids:Array(String)}",
             {"tenant": tenant, "ids": ids},
         )
-        for trajectory_id, version, digest in result.rows:
-            out[tenant, trajectory_id] = (int(version), str(digest))
+        for trajectory_id, version, digest, status in result.rows:
+            out[tenant, trajectory_id] = (int(version), str(digest), str(status))
     return out
 
 
@@ -106,10 +106,11 @@ def message_hash(message: Message) -> tuple[str, str]:
 
 
 def trajectory_fingerprint(trajectory: Trajectory) -> str:
-    """Hash of everything but version and assembly time: unchanged input -> no new version."""
+    """Hash of the content: everything but version, status and assembly time. Unchanged
+    content (e.g. re-sent spans) makes no new version."""
     doc = trajectory.to_dict()
-    doc.pop("version", None)
-    doc.pop("assembled_at_unix_nano", None)
+    for key in ("version", "status", "assembled_at_unix_nano"):
+        doc.pop(key, None)
     return content_hash(dumps(doc))
 
 
