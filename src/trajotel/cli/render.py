@@ -61,9 +61,10 @@ def render_trajectory(t: Trajectory) -> str:
             f"finish={turn.finish_reason or '-'}" + (f"  error={turn.error_type}" if turn.error_type else "")
         )
         # Show only what is new in this call's input: the rest was shown in earlier turns.
+        # (An output message comes back as input without its finish reason: compare content.)
         shared = 0
         for a, b in zip(turn.input_messages, previous, strict=False):
-            if a != b:
+            if (a.role, a.parts) != (b.role, b.parts):
                 break
             shared += 1
         if shared:
