@@ -23,8 +23,7 @@ from trajotel.collector import api
 from trajotel.collector.ingest import SpoolSink, StoreWriter
 from trajotel.config import Config
 from trajotel.errors import StoreLockedError, TrajotelError
-from trajotel.receive.grpc_server import GrpcReceiver
-from trajotel.receive.http_server import HttpReceiver
+from trajotel.receive import GrpcReceiver, HttpReceiver
 from trajotel.spool import Spool
 from trajotel.store import Store
 

@@ -1,0 +1,626 @@
+"""OTLP/HTTP receiver (``/v1/traces``, ``/v1/logs``) plus pluggable extra routes.
+
+Status codes follow the OTLP/HTTP spec, whose retry rules exporters implement:
+
+* 200 with an Export*ServiceResponse (``partial_success`` when items were rejected);
+* 400 for undecodable data (not retryable), 413 too large, 415 unsupported media type/encoding;
+* 503 (retryable) when the data was not made durable, with ``Retry-After`` under backpressure;
+* error bodies are a ``google.rpc.Status`` in the request's encoding (protobuf or JSON).
+
+Connections are HTTP/1.1 keep-alive. After any error the connection is left reusable: a body we
+did not need is read and discarded when it is within limits; otherwise (too large, broken
+framing) the response says ``Connection: close`` and the socket is closed after a bounded drain,
+so the client reads our status instead of a TCP reset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import re
+import socket
+import socketserver
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from google.protobuf.any_pb2 import Any as AnyProto
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import DecodeError, Message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from trajotel.config import ReceiveConfig
+from trajotel.errors import BackpressureError, InvalidInputError, NotFoundError, TrajotelError
+from trajotel.receive import otlp_json
+from trajotel.receive.grpc_server import METRICS_NOT_STORED
+from trajotel.receive.sink import ExportSink
+from trajotel.receive.validate import validate_logs, validate_traces
+
+log = logging.getLogger(__name__)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+ACCEPTED_TYPES = (PROTOBUF, JSON)
+_GZIP = frozenset({"gzip", "x-gzip"})
+_IDENTITY = frozenset({"", "identity"})
+
+IDLE_TIMEOUT_S = 120.0  # per blocking socket read; frees threads held by vanished clients
+_MAX_LINE = 8192  # chunk-size and trailer lines
+_MAX_TRAILERS = 64
+# After refusing a body we did not read, discard up to this much of it (the OTel exporters'
+# default request size cap is 64 MiB) for at most this long, so the client gets to read our answer.
+_LINGER_BYTES = 64 * 1024 * 1024
+_LINGER_TIMEOUT_S = 5.0
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+# --- the route API ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    path: str  # without the query string
+    query: dict[str, str]  # last value wins for repeated keys
+    headers: dict[str, str]  # lower-case names
+    body: bytes  # after Content-Encoding, at most ReceiveConfig.max_request_bytes
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int = 200
+    content_type: str = "application/json"
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> HttpResponse:
+        body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return cls(status, "application/json", body, dict(headers or {}))
+
+
+Route = Callable[[HttpRequest], HttpResponse]
+
+
+# --- errors that end a request --------------------------------------------------------------------
+
+
+class _Reject(Exception):
+    """A request that gets a google.rpc.Status error body. ``close``: the body framing is unusable."""
+
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        close: bool = False,
+        headers: Mapping[str, str] | None = None,
+        details: list[Message] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.close = status, code, message, close
+        self.headers = dict(headers or {})
+        self.details = details or []
+
+
+def _too_large(limit: int, what: str, *, close: bool) -> _Reject:
+    return _Reject(
+        413,
+        code_pb2.RESOURCE_EXHAUSTED,
+        f"{what} exceeds the {limit}-byte limit (receive.max_request_bytes); send smaller batches",
+        close=close,
+    )
+
+
+def _shown(text: str, limit: int = 100) -> str:
+    """A client-supplied value, cut short enough to echo in an error message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress (multi-member) gzip, never producing more than ``limit`` bytes (gzip bombs)."""
+    out = bytearray()
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(data, limit + 1 - len(out))
+            if len(out) > limit:
+                raise _too_large(limit, "decompressed body", close=False)  # raw body fully read
+            if not inflater.eof:
+                raise _Reject(400, code_pb2.INVALID_ARGUMENT, "gzip body is truncated")
+        except zlib.error as exc:
+            raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"body is not valid gzip: {exc}") from None
+        data = inflater.unused_data
+    return bytes(out)
+
+
+# --- the connection handler -----------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "trajotel"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"  # keep-alive
+    timeout = IDLE_TIMEOUT_S
+    disable_nagle_algorithm = True  # headers and body go out as two writes: don't delay the second
+    server: _Server
+
+    # Set per request.
+    _body_state: str  # "none" (nothing left to read) | "unread" | "broken" (cannot be resynced)
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, busy=False)
+
+    def finish(self) -> None:
+        self.server.untrack(self.connection)
+        with contextlib.suppress(OSError):  # client already gone
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def parse_request(self) -> bool:
+        self._body_state = "unread"
+        self.server.track(self.connection, busy=True)
+        return super().parse_request()
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except OSError as exc:  # reset, timeout mid-body, broken pipe: the connection is gone
+            log.debug("connection from %s dropped: %s", self.address_string(), exc)
+            self.close_connection = True
+        finally:
+            self.server.track(self.connection, busy=False)
+        if self.server.stopping:
+            self.close_connection = True
+
+    def handle_expect_100(self) -> bool:
+        # Refuse an oversized body before the client sends it, rather than after.
+        declared = self.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.server.max_bytes:
+            self._body_state = "none"  # the client waits for us: nothing was sent
+            self.close_connection = True
+            self._send_status(_too_large(self.server.max_bytes, "request body", close=True))
+            return False
+        return super().handle_expect_100()
+
+    # -- dispatch --
+
+    def _dispatch(self) -> None:
+        try:
+            self._route()
+        except OSError:
+            raise  # the connection is gone; handle_one_request closes it
+        except Exception:
+            log.exception("%s %s failed", self.command, self.path)
+            self._send_status(_Reject(500, code_pb2.INTERNAL, "internal error; see the collector log"))
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+
+    def _route(self) -> None:
+        target = self.path
+        if target.startswith(("http://", "https://")):  # absolute-form request target
+            parts = urlsplit(target)
+            target = parts.path + ("?" + parts.query if parts.query else "")
+        path, _, query = target.partition("?")
+        method = self.command
+        route = self.server.routes.get((method, path))
+        try:
+            if route is None:
+                allowed = sorted(m for m, p in self.server.routes if p == path)
+                if allowed:
+                    raise _Reject(
+                        405,
+                        code_pb2.UNIMPLEMENTED,
+                        f"{method} is not allowed on {path}; use {', '.join(allowed)}",
+                        headers={"Allow": ", ".join(allowed)},
+                    )
+                known = ", ".join(sorted({p for _, p in self.server.routes}))
+                raise _Reject(404, code_pb2.NOT_FOUND, f"no endpoint {path}; endpoints: {known}")
+            response = route(self, path, query)
+        except _Reject as rejection:
+            self._send_status(rejection)
+            return
+        self._send(response)
+
+    # -- OTLP endpoints (bound in _Server) --
+
+    def _otlp_traces(self, path: str, query: str) -> HttpResponse:
+        content_type = self._otlp_content_type()
+        body = self._read_body()
+        if content_type == PROTOBUF:
+            request = self._parse_protobuf(body, ExportTraceServiceRequest)
+        else:
+            request = self._decode_json(otlp_json.decode_traces, body)
+        result = validate_traces(request)
+        if result.accepted:
+            self._store(self.server.sink.export_traces, result.request, "spans")
+        response = ExportTraceServiceResponse()
+        if result.rejected:
+            response.partial_success.rejected_spans = result.rejected
+            response.partial_success.error_message = result.error_message
+        return self._encoded(200, response, content_type)
+
+    def _otlp_logs(self, path: str, query: str) -> HttpResponse:
+        content_type = self._otlp_content_type()
+        body = self._read_body()
+        if content_type == PROTOBUF:
+            request = self._parse_protobuf(body, ExportLogsServiceRequest)
+        else:
+            request = self._decode_json(otlp_json.decode_logs, body)
+        result = validate_logs(request)
+        if result.accepted:
+            self._store(self.server.sink.export_logs, result.request, "log records")
+        response = ExportLogsServiceResponse()
+        if result.rejected:
+            response.partial_success.rejected_log_records = result.rejected
+            response.partial_success.error_message = result.error_message
+        return self._encoded(200, response, content_type)
+
+    def _otlp_metrics(self, path: str, query: str) -> HttpResponse:
+        raise _Reject(501, code_pb2.UNIMPLEMENTED, METRICS_NOT_STORED)
+
+    def _health(self, path: str, query: str) -> HttpResponse:
+        return HttpResponse(200, "text/plain; charset=utf-8", b"ok\n")
+
+    def _custom(self, route: Route, path: str, query: str) -> HttpResponse:
+        request = HttpRequest(
+            method=self.command,
+            path=path,
+            query=dict(parse_qsl(query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=self._read_body(),
+        )
+        try:
+            return route(request)
+        except TrajotelError as exc:
+            status, headers = 400, {}
+            if isinstance(exc, NotFoundError):
+                status = 404
+            elif isinstance(exc, BackpressureError):
+                status, headers = 503, {"Retry-After": _retry_after(exc)}
+            return HttpResponse.json({"error": str(exc), "hint": exc.hint}, status, headers)
+        except Exception:
+            log.exception("%s %s failed", self.command, path)
+            return HttpResponse.json({"error": f"internal error in {self.command} {path}", "hint": None}, 500)
+
+    # -- OTLP helpers --
+
+    def _otlp_content_type(self) -> str:
+        content_type = _media_type(self.headers.get("Content-Type"))
+        if content_type not in ACCEPTED_TYPES:
+            shown = _shown(self.headers.get("Content-Type") or "(none)")
+            raise _Reject(
+                415,
+                code_pb2.INVALID_ARGUMENT,
+                f"Content-Type {shown} is not supported; use {PROTOBUF} or {JSON}",
+            )
+        return content_type
+
+    def _parse_protobuf(self, body: bytes, cls: type[Message]) -> Any:
+        try:
+            return cls.FromString(body)
+        except DecodeError as exc:
+            raise _Reject(
+                400, code_pb2.INVALID_ARGUMENT, f"body is not a valid protobuf {cls.__name__}: {exc}"
+            ) from None
+
+    def _decode_json(self, decode: Callable[[bytes], Message], body: bytes) -> Any:
+        try:
+            return decode(body)
+        except InvalidInputError as exc:
+            message = f"{exc} ({exc.hint})" if exc.hint else str(exc)
+            raise _Reject(400, code_pb2.INVALID_ARGUMENT, message) from None
+
+    def _store(self, export: Callable[[Any], None], request: Message, what: str) -> None:
+        """Hand over to the sink; map its failures to statuses exporters retry (or not) correctly."""
+        try:
+            export(request)
+        except BackpressureError as exc:
+            delay = Duration()
+            delay.FromNanoseconds(round(max(0.0, exc.retry_after_s) * 1e9))
+            raise _Reject(
+                503,
+                code_pb2.UNAVAILABLE,
+                str(exc),
+                headers={"Retry-After": _retry_after(exc)},
+                details=[error_details_pb2.RetryInfo(retry_delay=delay)],
+            ) from None
+        except InvalidInputError as exc:
+            raise _Reject(400, code_pb2.INVALID_ARGUMENT, str(exc)) from None
+        except Exception as exc:
+            if isinstance(exc, TrajotelError):
+                log.warning("storing OTLP %s failed: %s", what, exc)
+            else:
+                log.exception("storing OTLP %s failed", what)
+            raise _Reject(503, code_pb2.UNAVAILABLE, f"{what} not stored, retry later: {exc}") from None
+
+    # -- request body --
+
+    def _read_body(self) -> bytes:
+        """The body after Content-Encoding, enforcing the size limit before and after decompression."""
+        encoding = (self.headers.get("Content-Encoding") or "").strip().lower()
+        if encoding not in _GZIP and encoding not in _IDENTITY:
+            raise _Reject(
+                415,
+                code_pb2.INVALID_ARGUMENT,
+                f"Content-Encoding {_shown(encoding)} is not supported; use gzip or identity (none)",
+            )
+        raw = self._read_raw_body()
+        return _gunzip(raw, self.server.max_bytes) if encoding in _GZIP and raw else raw
+
+    def _read_raw_body(self) -> bytes:
+        if self._body_state != "unread":
+            return b""
+        limit = self.server.max_bytes
+        transfer = [c.strip().lower() for c in (self.headers.get("Transfer-Encoding") or "").split(",")]
+        lengths = self.headers.get_all("Content-Length") or []
+        self._body_state = "broken"  # until read completely
+        if transfer != [""]:
+            if transfer != ["chunked"]:
+                raise _Reject(
+                    501 if transfer[-1] == "chunked" else 400,
+                    code_pb2.INVALID_ARGUMENT,
+                    f"Transfer-Encoding {', '.join(transfer)} is not supported; use chunked",
+                    close=True,
+                )
+            if lengths:
+                self.close_connection = True  # both framings: RFC 9112 says close afterwards
+            body = self._read_chunked(limit)
+        elif lengths:
+            text = lengths[0].strip()
+            if len(set(lengths)) != 1 or not (text.isascii() and text.isdigit()):
+                raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"bad Content-Length {lengths}", close=True)
+            size = int(text)
+            if size > limit:
+                raise _too_large(limit, "request body", close=True)
+            body = self.rfile.read(size)
+            if len(body) != size:
+                raise _Reject(400, code_pb2.INVALID_ARGUMENT, "request body ended early", close=True)
+        else:
+            body = b""  # a request without framing headers has no body
+        self._body_state = "none"
+        return body
+
+    def _read_chunked(self, limit: int) -> bytes:
+        def bad(why: str) -> _Reject:
+            return _Reject(400, code_pb2.INVALID_ARGUMENT, f"malformed chunked body: {why}", close=True)
+
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if not line.endswith(b"\n"):
+                raise bad("chunk-size line too long or body ended early")
+            size_text = line.split(b";", 1)[0].strip()
+            if not _HEX.fullmatch(size_text):
+                raise bad(f"chunk size {size_text[:20]!r} is not hex")
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            total += size
+            if total > limit:
+                raise _too_large(limit, "request body", close=True)
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise bad("chunk shorter than its declared size")
+            parts.append(chunk)
+        for _ in range(_MAX_TRAILERS):
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if line in (b"\r\n", b"\n"):
+                return b"".join(parts)
+            if not line.endswith(b"\n"):
+                raise bad("trailer line too long or body ended early")
+        raise bad("too many trailer fields")
+
+    def _discard_body(self) -> None:
+        """Consume an unneeded body so the connection can carry the next request."""
+        try:
+            self._read_raw_body()
+        except _Reject:
+            self.close_connection = True
+
+    # -- responses --
+
+    def _encoded(self, status: int, message: Message, content_type: str) -> HttpResponse:
+        if content_type == JSON:
+            return HttpResponse(status, JSON, otlp_json.encode(message))
+        return HttpResponse(status, PROTOBUF, message.SerializeToString())
+
+    def _send_status(self, rejection: _Reject) -> None:
+        status = status_pb2.Status(code=rejection.code, message=rejection.message)
+        for detail in rejection.details:
+            packed = AnyProto()
+            packed.Pack(detail)
+            status.details.append(packed)
+        content_type = _media_type(self.headers.get("Content-Type"))
+        # OTLP clients get the Status in their own encoding; anyone else (curl) gets JSON.
+        response = self._encoded(rejection.status, status, PROTOBUF if content_type == PROTOBUF else JSON)
+        response.headers.update(rejection.headers)
+        if rejection.close:
+            self.close_connection = True
+        self._send(response)
+
+    def _send(self, response: HttpResponse) -> None:
+        if self._body_state == "unread":
+            self._discard_body()
+        if self._body_state == "broken":
+            self.close_connection = True
+        if self.server.stopping:
+            self.close_connection = True
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+        self.wfile.flush()
+        if self._body_state == "broken":
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close after the client has read our response, not while it is still sending.
+
+        Closing a socket with unread request data makes the kernel send a reset, and the client
+        then loses our status response. Half-close, drain a bounded amount, then let it close.
+        """
+        deadline = time.monotonic() + _LINGER_TIMEOUT_S
+        drained = 0
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            while drained < _LINGER_BYTES and (remaining := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(remaining)
+                chunk = self.rfile.read1(1024 * 1024)
+                if not chunk:
+                    break
+                drained += len(chunk)
+
+
+def _retry_after(exc: BackpressureError) -> str:
+    return str(max(0, math.ceil(exc.retry_after_s)))
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a stuck client must not keep the process alive
+    block_on_close = False
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        sink: ExportSink,
+        max_bytes: int,
+        routes: Mapping[tuple[str, str], Route],
+    ) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.sink = sink
+        self.max_bytes = max_bytes
+        self.stopping = False
+        self._lock = threading.Condition()
+        self._connections: dict[socket.socket, bool] = {}  # socket -> busy
+        builtin: dict[tuple[str, str], Callable[[_Handler, str, str], HttpResponse]] = {
+            ("POST", "/v1/traces"): _Handler._otlp_traces,
+            ("POST", "/v1/logs"): _Handler._otlp_logs,
+            ("POST", "/v1/metrics"): _Handler._otlp_metrics,
+            ("GET", "/healthz"): _Handler._health,
+        }
+        for (method, path), route in routes.items():
+            builtin[(method.upper(), path)] = _bind_custom(route)
+        self.routes = builtin
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN (a reverse DNS lookup that can stall
+        # start-up for seconds); we never use it.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+    def track(self, conn: socket.socket, *, busy: bool) -> None:
+        with self._lock:
+            self._connections[conn] = busy
+            self._lock.notify_all()
+
+    def untrack(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.pop(conn, None)
+            self._lock.notify_all()
+
+    def close_idle(self, grace: float) -> None:
+        """Drop idle keep-alive connections; give busy ones ``grace`` seconds to answer."""
+        with self._lock:
+            self.stopping = True
+            self._lock.wait_for(lambda: not any(self._connections.values()), timeout=grace)
+            for conn in self._connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)  # wakes the handler thread blocked in recv
+
+
+def _bind_custom(route: Route) -> Callable[[_Handler, str, str], HttpResponse]:
+    def call(handler: _Handler, path: str, query: str) -> HttpResponse:
+        return handler._custom(route, path, query)
+
+    return call
+
+
+class HttpReceiver:
+    """OTLP/HTTP server on ``config.host:config.http_port`` handing accepted data to ``sink``.
+
+    ``routes`` adds endpoints, e.g. ``{("POST", "/v1/query"): handle_query}``; each is called with
+    an ``HttpRequest`` and returns an ``HttpResponse``. A ``TrajotelError`` it raises becomes a
+    JSON ``{"error", "hint"}`` answer (404 for NotFoundError, 503 for BackpressureError, else 400).
+    """
+
+    def __init__(
+        self,
+        sink: ExportSink,
+        config: ReceiveConfig,
+        routes: Mapping[tuple[str, str], Route] | None = None,
+    ) -> None:
+        self._sink = sink
+        self._config = config
+        self._routes = dict(routes or {})
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    def start(self) -> int:
+        """Bind and serve in a background thread; returns the bound port (for ``http_port`` 0)."""
+        if self._server is not None:
+            raise RuntimeError("HttpReceiver already started")
+        address = (self._config.host, self._config.http_port)
+        try:
+            server = _Server(address, self._sink, self._config.max_request_bytes, self._routes)
+        except OSError as exc:
+            raise TrajotelError(
+                f"cannot listen for OTLP/HTTP on {address[0]}:{address[1]}: {exc.strerror or exc}",
+                hint="is another collector running? choose another port with receive.http_port",
+            ) from None
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="trajotel-http", kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        log.info("OTLP/HTTP receiver listening on %s:%s", self._config.host, self.port)
+        return self.port
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting; requests in flight get ``grace`` seconds to finish, idle connections close."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()  # returns once serve_forever has exited
+        server.server_close()
+        server.close_idle(grace)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
