@@ -34,8 +34,8 @@ def main() -> int:
         step(f"scripted OpenAI-compatible server at {llm.base_url}")
         collector = CollectorProcess(DATA, env={"TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "1"})
         step(f"starting the collector (data in {DATA.relative_to(REPO)}, embedded ClickHouse)")
-        with collector.start():
-            step(f"collector listening: OTLP/HTTP {collector.http_endpoint}, OTLP/gRPC {collector.grpc_endpoint}")
+        with collector:
+            step(f"collector on OTLP/HTTP {collector.http_endpoint}, OTLP/gRPC {collector.grpc_endpoint}")
             env = {**os.environ, "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "not-needed",
                    "TRAJOTEL_ENDPOINT": collector.http_endpoint, "OTEL_SERVICE_NAME": "weather-agent"}
             step("running: opentelemetry-instrument python examples/weather_agent.py")
@@ -57,11 +57,12 @@ def main() -> int:
                             "--data", str(DATA)], check=True)
             print()
             step("stopping the collector")
+        data = DATA.relative_to(REPO)
         print(f"""
 Done. Explore the stored data (no collector needs to run):
-  .venv/bin/trajotel trajectories list --data {DATA.relative_to(REPO)}
-  .venv/bin/trajotel query "SELECT turn_index, request_model, input_tokens, tool_names FROM turns" --data {DATA.relative_to(REPO)}
-  .venv/bin/trajotel query "SELECT * FROM tool_calls" --data {DATA.relative_to(REPO)}""")
+  .venv/bin/trajotel trajectories list --data {data}
+  .venv/bin/trajotel query "SELECT turn_index, input_tokens, tool_names FROM turns" --data {data}
+  .venv/bin/trajotel query "SELECT * FROM tool_calls" --data {data}""")
     return 0
 
 

@@ -112,7 +112,7 @@ class CollectorProcess:
             self.proc.wait()
 
     def __enter__(self) -> CollectorProcess:
-        return self.start()
+        return self if self.proc is not None and self.proc.poll() is None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:

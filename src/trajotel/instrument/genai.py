@@ -1,0 +1,376 @@
+"""Provider-neutral GenAI span building, shared by every trajotel instrumentor.
+
+Message helpers read the OpenAI chat format, which most providers and OpenAI-compatible servers
+speak. Every helper accepts plain dicts, TypedDicts or pydantic-style objects (the SDKs accept
+all three) and only reads them: the caller's objects are never mutated.
+
+This module runs inside users' agents, so it imports nothing from trajotel's collector side.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from opentelemetry.trace import Span, Status, StatusCode
+
+from trajotel import semconv as sc
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+# --- content capture -----------------------------------------------------------------------
+
+
+class ContentCapture(enum.Enum):
+    """Values of ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``."""
+
+    NO_CONTENT = "NO_CONTENT"
+    SPAN_ONLY = "SPAN_ONLY"
+    # Content events are not emitted yet: EVENT_ONLY records no content at all for now.
+    EVENT_ONLY = "EVENT_ONLY"
+    SPAN_AND_EVENT = "SPAN_AND_EVENT"
+
+    @property
+    def on_span(self) -> bool:
+        return self in (ContentCapture.SPAN_ONLY, ContentCapture.SPAN_AND_EVENT)
+
+
+# Unlike upstream instrumentations, trajotel records content by default: a trajectory needs it.
+DEFAULT_CONTENT_CAPTURE = ContentCapture.SPAN_ONLY
+_LEGACY_CAPTURE_VALUES = {"true": ContentCapture.SPAN_ONLY, "false": ContentCapture.NO_CONTENT}
+
+
+def content_capture_mode(environ: Mapping[str, str] | None = None) -> ContentCapture:
+    """Resolve the content capture mode from the environment (case-insensitive)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(sc.ENV_CAPTURE_MESSAGE_CONTENT, "").strip()
+    if not raw:
+        return DEFAULT_CONTENT_CAPTURE
+    mode = ContentCapture.__members__.get(raw.upper()) or _LEGACY_CAPTURE_VALUES.get(raw.lower())
+    if mode is not None:
+        return mode
+    # Someone tried to configure capture and got it wrong: err on the side of privacy.
+    _warn_once(f"unknown {sc.ENV_CAPTURE_MESSAGE_CONTENT}={raw!r}; recording no message content")
+    return ContentCapture.NO_CONTENT
+
+
+# --- safety --------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _warn_once(message: str) -> None:
+    logger.warning("trajotel: %s", message)
+
+
+def safe_call(fn: Callable[..., T], *args: Any, default: T | None = None) -> T | None:
+    """Run an instrumentation step; log and swallow its errors so the agent never sees them."""
+    try:
+        return fn(*args)
+    except Exception:
+        name = getattr(fn, "__qualname__", repr(fn))
+        # The first failure of each step is a warning with a traceback; repeats would flood logs.
+        if name in _failed_steps:
+            logger.debug("trajotel: instrumentation step %s failed", name, exc_info=True)
+        else:
+            _failed_steps.add(name)
+            logger.warning("trajotel: instrumentation step %s failed", name, exc_info=True)
+        return default
+
+
+_failed_steps: set[str] = set()
+
+
+# --- generic readers -----------------------------------------------------------------------
+
+
+def is_given(value: Any) -> bool:
+    """False for None and the SDKs' "not given" sentinels (Stainless ``NotGiven`` / ``Omit``)."""
+    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+
+
+def field(obj: Any, name: str, default: Any = None) -> Any:
+    """Read ``name`` from a mapping or an object; absent, None and sentinels give ``default``."""
+    if obj is None:
+        return default
+    value = obj.get(name, default) if isinstance(obj, Mapping) else getattr(obj, name, default)
+    return value if is_given(value) else default
+
+
+def _items(value: Any) -> list[Any]:
+    """A list view of a list-like value (a lone string or mapping counts as one item)."""
+    if value is None or not is_given(value) or isinstance(value, Iterator):
+        # A one-shot iterator would be consumed here and arrive empty at the SDK: leave it alone.
+        return []
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON, as the GenAI content attributes carry it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json", exclude_none=True)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return str(value)
+
+
+def set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:
+    """Set the attributes that hold a valid OpenTelemetry value; drop None and anything else."""
+    for key, value in attributes.items():
+        if isinstance(value, (str, bool, int, float)):
+            span.set_attribute(key, value)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            span.set_attribute(key, list(value))
+
+
+def span_name(operation: str, model: Any) -> str:
+    return f"{operation} {model}" if isinstance(model, str) and model else operation
+
+
+def server_attributes(base_url: Any) -> dict[str, Any]:
+    """``server.address`` / ``server.port`` from a client's base URL (str or URL object)."""
+    if base_url is None:
+        return {}
+    parts = urlsplit(str(base_url))
+    if not parts.hostname:
+        return {}
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return {sc.SERVER_ADDRESS: parts.hostname, sc.SERVER_PORT: port}
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def parse_arguments(raw: Any) -> Any:
+    """Tool-call arguments as a JSON value; a string that is not valid JSON stays as it is."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _text_part(text: str) -> dict[str, Any]:
+    return {"type": sc.PART_TEXT, "content": text}
+
+
+def _modality(mime_type: str | None) -> str:
+    major = (mime_type or "").split("/", 1)[0]
+    return major if major in ("image", "audio", "video") else "document"
+
+
+def _data_url(value: str) -> tuple[str | None, str]:
+    """Split ``data:<mime>;base64,<data>`` into mime type and data; other strings are plain data."""
+    if value.startswith("data:") and "," in value:
+        header, data = value[5:].split(",", 1)
+        return header.split(";", 1)[0] or None, data
+    return None, value
+
+
+def _file_part(spec: Any) -> dict[str, Any]:
+    file_id = field(spec, "file_id")
+    if file_id:
+        return {"type": sc.PART_FILE, "modality": "document", "file_id": file_id}
+    mime_type, data = _data_url(str(field(spec, "file_data", "")))
+    part = {"type": sc.PART_BLOB, "modality": _modality(mime_type), "content": data}
+    if mime_type:
+        part["mime_type"] = mime_type
+    return part
+
+
+def _content_item_part(item: Any) -> dict[str, Any]:
+    if isinstance(item, str):
+        return _text_part(item)
+    kind = field(item, "type")
+    if kind == "text":
+        return _text_part(field(item, "text", ""))
+    if kind == "refusal":
+        return _text_part(field(item, "refusal", ""))
+    if kind == "image_url":
+        return {"type": sc.PART_URI, "modality": "image", "uri": field(field(item, "image_url"), "url")}
+    if kind == "input_audio":
+        audio = field(item, "input_audio")
+        part = {"type": sc.PART_BLOB, "modality": "audio", "content": field(audio, "data")}
+        if field(audio, "format"):
+            part["mime_type"] = f"audio/{field(audio, 'format')}"
+        return part
+    if kind == "file":
+        return _file_part(field(item, "file"))
+    # Unknown part types travel as generic parts: keep everything rather than guess.
+    generic = json.loads(to_json(item))
+    return generic if isinstance(generic, dict) else {"type": str(kind), "content": generic}
+
+
+def content_parts(content: Any) -> list[dict[str, Any]]:
+    """OpenAI ``content`` (string or list of content items) as GenAI parts; empty text is dropped."""
+    if isinstance(content, str):
+        return [_text_part(content)] if content else []
+    parts = []
+    for item in _items(content):
+        part = _content_item_part(item)
+        if not (part.get("type") == sc.PART_TEXT and not part.get("content")):
+            parts.append(part)
+    return parts
+
+
+def tool_call_part(call: Any) -> dict[str, Any]:
+    """An assistant tool call (function or custom tool) as a ``tool_call`` part."""
+    function = field(call, "function")
+    spec = function if function is not None else field(call, "custom")
+    arguments = field(spec, "arguments") if function is not None else field(spec, "input")
+    return {
+        "type": sc.PART_TOOL_CALL,
+        "id": field(call, "id"),
+        "name": field(spec, "name"),
+        "arguments": parse_arguments(arguments),
+    }
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(str(field(item, "text", "")) for item in _items(content))
+
+
+def _reasoning_text(message: Any) -> str | None:
+    # OpenAI-compatible servers disagree on the name (vLLM/DeepSeek vs OpenRouter).
+    for name in ("reasoning_content", "reasoning"):
+        value = field(message, name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _assistant_parts(message: Any) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    reasoning = _reasoning_text(message)
+    if reasoning:  # reasoning comes first: it happened before the answer
+        parts.append({"type": sc.PART_REASONING, "content": reasoning})
+    parts.extend(content_parts(field(message, "content")))
+    refusal = field(message, "refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append(_text_part(refusal))
+    parts.extend(tool_call_part(call) for call in _items(field(message, "tool_calls")))
+    function_call = field(message, "function_call")  # pre-tools API, still accepted
+    if function_call is not None:
+        parts.append(tool_call_part({"function": function_call}))
+    return parts
+
+
+def input_message(message: Any) -> dict[str, Any]:
+    """One OpenAI chat message as a GenAI input message (system/developer keep their role)."""
+    role = field(message, "role")
+    if role in ("tool", "function"):
+        response = {
+            "type": sc.PART_TOOL_CALL_RESPONSE,
+            "id": field(message, "tool_call_id"),
+            "response": _text_of(field(message, "content")),
+        }
+        result: dict[str, Any] = {"role": "tool", "parts": [response]}
+    else:
+        result = {"role": role, "parts": _assistant_parts(message)}
+    name = field(message, "name")
+    if isinstance(name, str) and name:
+        result["name"] = name
+    return result
+
+
+def input_messages(messages: Any) -> list[dict[str, Any]]:
+    return [input_message(message) for message in _items(messages)]
+
+
+_FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_call",
+    "function_call": "tool_call",
+    "content_filter": "content_filter",
+}
+
+
+def map_finish_reason(raw: Any) -> str:
+    """Provider finish reason → GenAI output-message finish reason (unknown values pass through)."""
+    if not isinstance(raw, str) or not raw:
+        return "error"
+    return _FINISH_REASONS.get(raw, raw)
+
+
+def _choice_index(choice: Any) -> int:
+    index = field(choice, "index", 0)
+    return index if isinstance(index, int) else 0
+
+
+def _sorted_choices(choices: Any) -> list[Any]:
+    return sorted(_items(choices), key=_choice_index)
+
+
+def finish_reasons(choices: Any) -> list[str]:
+    """Raw finish reasons, one per choice (a missing one is reported as "error")."""
+    return [field(choice, "finish_reason") or "error" for choice in _sorted_choices(choices)]
+
+
+def output_messages(choices: Any) -> list[dict[str, Any]]:
+    """One GenAI output message per choice."""
+    return [
+        {
+            "role": "assistant",
+            "parts": _assistant_parts(field(choice, "message")),
+            "finish_reason": map_finish_reason(field(choice, "finish_reason")),
+        }
+        for choice in _sorted_choices(choices)
+    ]
+
+
+def tool_definitions(tools: Any) -> list[dict[str, Any]]:
+    """Request tools as GenAI tool definitions: {type, name, description?, parameters?}."""
+    definitions = []
+    for tool in _items(tools):
+        kind = field(tool, "type", "function")
+        spec = field(tool, kind) or field(tool, "function") or {}
+        definition: dict[str, Any] = {"type": kind, "name": field(spec, "name")}
+        for key in ("description", "parameters"):
+            if field(spec, key) is not None:
+                definition[key] = field(spec, key)
+        definitions.append(definition)
+    return definitions
+
+
+# --- usage and errors ----------------------------------------------------------------------
+
+
+def usage_attributes(usage: Any) -> dict[str, int]:
+    """Token usage attributes from an OpenAI-style usage object (chat or responses names)."""
+    prompt_details = field(usage, "prompt_tokens_details") or field(usage, "input_tokens_details")
+    completion_details = field(usage, "completion_tokens_details") or field(usage, "output_tokens_details")
+    values = {
+        sc.GEN_AI_USAGE_INPUT_TOKENS: field(usage, "prompt_tokens", field(usage, "input_tokens")),
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: field(usage, "completion_tokens", field(usage, "output_tokens")),
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: field(prompt_details, "cached_tokens"),
+        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: field(completion_details, "reasoning_tokens"),
+    }
+    return {k: v for k, v in values.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def record_error(span: Span, exc: BaseException, error_type: str | None = None) -> None:
+    """Mark the span failed: ``error.type``, ERROR status and the exception event."""
+    span.set_attribute(sc.ERROR_TYPE, error_type or type(exc).__qualname__)
+    span.set_status(Status(StatusCode.ERROR, str(exc) or type(exc).__qualname__))
+    span.record_exception(exc)

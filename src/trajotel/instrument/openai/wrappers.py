@@ -1,0 +1,218 @@
+"""The wrapper around ``Completions.create``: one ``chat {model}`` CLIENT span per call.
+
+Streaming calls (``stream=True``) pass through untouched for now: they get no span.
+Every instrumentation step runs through ``genai.safe_call``, so a bug here is logged and the
+agent's call returns (or raises) exactly what it would without instrumentation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from opentelemetry import context, trace
+from opentelemetry.trace import Span, SpanKind, Tracer
+
+from trajotel import semconv as sc
+from trajotel.instrument import genai
+
+PROVIDER_NAME = "openai"
+
+# SDK parameters whose type is ``Iterable``: a generator must be read once, then handed on.
+_ITERABLE_PARAMS = ("messages", "tools")
+
+
+class InstrumentationState:
+    """Shared by an instrumentor and its wrappers; stale wrappers pass through once inactive.
+
+    ``with_raw_response`` binds ``create`` when first accessed, so an SDK object can keep a
+    wrapper alive after ``uninstrument()``; the flag makes that wrapper inert.
+    """
+
+    def __init__(self) -> None:
+        self.active = True
+
+
+def chat_completions_create(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
+    """A wrapt wrapper for ``Completions.create``."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        if not state.active or genai.safe_call(_is_streaming, kwargs, default=True):
+            return wrapped(*args, **kwargs)
+        kwargs = _readable(kwargs)
+        capture = genai.safe_call(genai.content_capture_mode, default=genai.ContentCapture.NO_CONTENT)
+        span = genai.safe_call(_start_span, tracer, instance, kwargs, capture)
+        if span is None:
+            return wrapped(*args, **kwargs)
+        token = genai.safe_call(_attach, span)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            genai.safe_call(_end_with_error, span, exc)
+            raise
+        finally:
+            if token is not None:
+                genai.safe_call(context.detach, token)
+        genai.safe_call(_end_with_result, span, result, capture)
+        return result
+
+    return wrapper
+
+
+def _is_streaming(kwargs: Mapping[str, Any]) -> bool:
+    # The SDK itself tests ``stream or False``; its "omit" sentinel is falsy.
+    return bool(kwargs.get("stream"))
+
+
+def _readable(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Turn one-shot iterables into lists (in a copy) so both the span and the SDK can read them.
+
+    The SDK turns them into lists itself, so the request is unchanged; if iterating the caller's
+    iterable raises, the exception is the one the SDK would have raised while iterating it.
+    """
+    one_shot = [k for k in _ITERABLE_PARAMS if genai.is_given(kwargs.get(k)) and _is_one_shot(kwargs[k])]
+    if not one_shot:
+        return kwargs
+    copy = dict(kwargs)
+    for key in one_shot:
+        copy[key] = list(copy[key])
+    return copy
+
+
+def _is_one_shot(value: Any) -> bool:
+    # Anything not iterable is the SDK's to reject, exactly as it would without us.
+    return isinstance(value, Iterable) and not isinstance(value, (list, tuple, Mapping, str, bytes))
+
+
+def _attach(span: Span) -> object:
+    # Current during the HTTP call, so HTTP client spans nest under the chat span.
+    return context.attach(trace.set_span_in_context(span))
+
+
+def _start_span(
+    tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], capture: genai.ContentCapture
+) -> Span:
+    model = kwargs.get("model")
+    attributes = {
+        sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
+        sc.GEN_AI_PROVIDER_NAME: PROVIDER_NAME,
+        sc.GEN_AI_REQUEST_MODEL: model if isinstance(model, str) else None,
+    }
+    attributes.update(genai.safe_call(request_attributes, instance, kwargs, default={}) or {})
+    span = tracer.start_span(genai.span_name(sc.OP_CHAT, model), kind=SpanKind.CLIENT)
+    # From here on every step is guarded: the span exists and must reach span.end().
+    genai.safe_call(genai.set_attributes, span, attributes)
+    if capture.on_span:
+        genai.safe_call(_set_input_content, span, kwargs)
+    return span
+
+
+def _base_url(instance: Any) -> Any:
+    client = getattr(instance, "_client", None)
+    return getattr(client, "base_url", None)
+
+
+def _number(value: Any) -> float | int | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _output_type(response_format: Any) -> str | None:
+    kind = genai.field(response_format, "type")
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    return "text" if kind == "text" else None
+
+
+def request_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Server and request-parameter attributes of a ``chat.completions.create`` call."""
+    params = {key: value for key, value in kwargs.items() if genai.is_given(value)}
+    attributes: dict[str, Any] = dict(genai.server_attributes(_base_url(instance)))
+    stop = params.get("stop")
+    n = params.get("n")
+    attributes.update(
+        {
+            # max_completion_tokens replaced max_tokens in the API; either is the cap we want.
+            sc.GEN_AI_REQUEST_MAX_TOKENS: _number(
+                params.get("max_completion_tokens", params.get("max_tokens"))
+            ),
+            sc.GEN_AI_REQUEST_TEMPERATURE: _number(params.get("temperature")),
+            sc.GEN_AI_REQUEST_TOP_P: _number(params.get("top_p")),
+            sc.GEN_AI_REQUEST_FREQUENCY_PENALTY: _number(params.get("frequency_penalty")),
+            sc.GEN_AI_REQUEST_PRESENCE_PENALTY: _number(params.get("presence_penalty")),
+            sc.GEN_AI_REQUEST_SEED: _number(params.get("seed")),
+            sc.GEN_AI_REQUEST_CHOICE_COUNT: n if _number(n) is not None and n != 1 else None,
+            sc.GEN_AI_REQUEST_STOP_SEQUENCES: [stop] if isinstance(stop, str) else stop,
+            sc.GEN_AI_OUTPUT_TYPE: _output_type(params.get("response_format")),
+            sc.OPENAI_REQUEST_SERVICE_TIER: params.get("service_tier"),
+        }
+    )
+    return attributes
+
+
+def _set_input_content(span: Span, kwargs: Mapping[str, Any]) -> None:
+    messages = genai.input_messages(kwargs.get("messages"))
+    genai.set_attributes(span, {sc.GEN_AI_INPUT_MESSAGES: genai.to_json(messages)})
+    if genai.is_given(kwargs.get("tools")):
+        definitions = genai.tool_definitions(kwargs.get("tools"))
+        genai.set_attributes(span, {sc.GEN_AI_TOOL_DEFINITIONS: genai.to_json(definitions)})
+
+
+def _end_with_error(span: Span, exc: BaseException) -> None:
+    try:
+        import openai  # the SDK is loaded already: the exception came from it
+
+        # An HTTP error is best told apart by its status code ("429", "500", ...).
+        status = getattr(exc, "status_code", None) if isinstance(exc, openai.APIStatusError) else None
+        genai.record_error(span, exc, str(status) if status is not None else None)
+    finally:
+        span.end()
+
+
+def _end_with_result(span: Span, result: Any, capture: genai.ContentCapture) -> None:
+    try:
+        response = genai.safe_call(response_view, result)
+        if response is not None:
+            genai.safe_call(_set_response_attributes, span, response)
+            if capture.on_span:
+                genai.safe_call(_set_output_content, span, response)
+    finally:
+        span.end()
+
+
+def response_view(result: Any) -> Any:
+    """Something to read the completion from: the parsed object, or a raw response's JSON.
+
+    ``with_raw_response`` returns a LegacyAPIResponse whose body the SDK has already read; its
+    bytes are decoded here without touching the parse cache the caller will use. A body that is
+    not read yet (``with_streaming_response``) is left alone: reading it would consume it.
+    """
+    if genai.field(result, "choices") is not None:
+        return result
+    http_response = getattr(result, "http_response", None)
+    if http_response is None:
+        return None
+    try:
+        body = http_response.content  # raises if unread; then there is nothing to record
+    except Exception:
+        return None
+    payload = json.loads(body)
+    return payload if isinstance(payload, dict) else None
+
+
+def _set_response_attributes(span: Span, response: Any) -> None:
+    choices = genai.field(response, "choices")
+    attributes = {
+        sc.GEN_AI_RESPONSE_ID: genai.field(response, "id"),
+        sc.GEN_AI_RESPONSE_MODEL: genai.field(response, "model"),
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: genai.finish_reasons(choices),
+        sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: genai.field(response, "system_fingerprint"),
+        sc.OPENAI_RESPONSE_SERVICE_TIER: genai.field(response, "service_tier"),
+        **genai.usage_attributes(genai.field(response, "usage")),
+    }
+    genai.set_attributes(span, attributes)
+
+
+def _set_output_content(span: Span, response: Any) -> None:
+    messages = genai.output_messages(genai.field(response, "choices"))
+    genai.set_attributes(span, {sc.GEN_AI_OUTPUT_MESSAGES: genai.to_json(messages)})
