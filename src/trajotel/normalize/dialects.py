@@ -28,7 +28,7 @@ _PROVIDER_VALUES = {"az.ai.openai": "azure.ai.openai", "vertex_ai": "gcp.vertex_
 # GenAI semantic conventions up to 1.36, still emitted by many instrumentations.
 GENAI_LEGACY = Dialect(
     name="genai_legacy",
-    markers=(sc.GEN_AI_SYSTEM,),
+    markers=(sc.GEN_AI_SYSTEM, "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens"),
     renames={
         sc.GEN_AI_SYSTEM: sc.GEN_AI_PROVIDER_NAME,
         "gen_ai.usage.prompt_tokens": sc.GEN_AI_USAGE_INPUT_TOKENS,
@@ -50,16 +50,14 @@ GENAI = Dialect(
     values={sc.GEN_AI_PROVIDER_NAME: _PROVIDER_VALUES},
 )
 
-# Checked in order: the first dialect whose marker is present wins.
+# Checked in order; the first match names the span's dialect. Every matching table is
+# applied: instrumentations in transition mix old and new names on one span.
 DIALECTS: tuple[Dialect, ...] = (GENAI_LEGACY, GENAI)
 PLAIN = "otel"
 
 
-def detect(attributes: dict[str, str]) -> Dialect | None:
-    for dialect in DIALECTS:
-        if any(key in attributes for key in dialect.markers):
-            return dialect
-    return None
+def detect(attributes: dict[str, str]) -> list[Dialect]:
+    return [d for d in DIALECTS if any(key in attributes for key in d.markers)]
 
 
 def apply(dialect: Dialect, attributes: dict[str, str]) -> dict[str, str]:

@@ -117,11 +117,13 @@ def _span_row(
                 continue
             except (ValueError, TypeError) as exc:
                 # Truncated or foreign content stays verbatim and queryable; say why.
-                attributes[NORMALIZE_ERROR] = f"{kv.key}: {exc}"
+                problem = f"{kv.key}: {exc}"
+                earlier = attributes.get(NORMALIZE_ERROR)
+                attributes[NORMALIZE_ERROR] = f"{earlier}; {problem}" if earlier else problem
         attributes[kv.key] = any_value_to_text(kv.value)
 
-    dialect = dialects.detect(attributes)
-    if dialect is not None:
+    matched = dialects.detect(attributes)
+    for dialect in matched:
         attributes = dialects.apply(dialect, attributes)
     get = attributes.get
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
@@ -154,7 +156,7 @@ def _span_row(
             "Links.SpanId": [lk.span_id.hex() for lk in links],
             "Links.TraceState": [lk.trace_state for lk in links],
             "Links.Attributes": [attributes_to_map(lk.attributes) for lk in links],
-            "Dialect": dialect.name if dialect else dialects.PLAIN,
+            "Dialect": matched[0].name if matched else dialects.PLAIN,
             "Operation": get(sc.GEN_AI_OPERATION_NAME, ""),
             "Provider": get(sc.GEN_AI_PROVIDER_NAME, ""),
             "RequestModel": get(sc.GEN_AI_REQUEST_MODEL, ""),

@@ -46,6 +46,8 @@ def any_value_to_text(value: AnyValue) -> str:
         return repr(value.double_value)
     if kind is None:
         return ""
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
     return json.dumps(any_value_to_python(value), ensure_ascii=False, separators=(",", ":"))
 
 
@@ -54,5 +56,8 @@ def attributes_to_map(attributes: Any) -> dict[str, str]:
 
 
 def ns_to_text(ns: int) -> str:
-    """Unix nanoseconds in the 'seconds.fraction' text ClickHouse's DateTime64(9) parses exactly."""
-    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+    """Unix nanoseconds in the 'seconds.fraction' text ClickHouse's DateTime64(9) parses exactly.
+
+    Seconds are padded to 10 digits: ClickHouse reads shorter numbers (times before 1973, and
+    OTLP's 0 = unknown) as a date, not as a timestamp."""
+    return f"{ns // 1_000_000_000:010d}.{ns % 1_000_000_000:09d}"

@@ -6,6 +6,8 @@ records after the checkpoint, stores them, then advances the checkpoint; after a
 records past the checkpoint are read again, so nothing acknowledged is lost.
 
 Layout: ``seg-<12 digit number>.log`` files of records ``<u32 length><u32 crc32><u8 kind><payload>``
+(the checksum covers the kind and the payload, and starts from a non-zero seed so that a
+zero-filled tail left by a power loss never reads as a record)
 and a ``checkpoint`` file ``<segment> <offset> <pending segment> <pending offset>``, replaced
 atomically. The pending position is the end of the batch being written, so a restarted writer
 forms the same first batch (and the store's insert deduplication recognizes it).
@@ -29,8 +31,14 @@ log = logging.getLogger(__name__)
 
 KIND_TRACES = 1
 KIND_LOGS = 2
+_KINDS = frozenset({KIND_TRACES, KIND_LOGS})
 _HEADER = struct.Struct("<IIB")
 _MAX_RECORD = 1 << 31
+_CRC_SEED = 0x7472616A  # "traj"
+
+
+def _checksum(kind: int, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(bytes([kind]), _CRC_SEED))
 
 
 @dataclass(frozen=True, order=True)
@@ -78,10 +86,21 @@ class Spool:
         segments = self.segments()
         self._segment = max(segments[-1] if segments else 0, self.checkpoint.segment)
         self._repair_tail(self._segment)
-        self._fd = os.open(
-            self.directory / _segment_name(self._segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-        )
+        if (
+            self._segment == self.checkpoint.segment
+            and self._file_size(self._segment) < self.checkpoint.offset
+        ):
+            # An OS crash lost the end of the segment the checkpoint points into: append in a
+            # new segment, or new records would sit before the checkpoint and never be read.
+            log.warning(
+                "spool: %s is shorter than its checkpoint; continuing in a new segment",
+                _segment_name(self._segment),
+            )
+            self._segment += 1
+        self._fd = os.open(self._path(self._segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._size = os.fstat(self._fd).st_size
+        # Readers see records only up to here: what is on disk for sure (fdatasync'ed).
+        self._durable = Position(self._segment, self._size)
         self._closed = False
 
     # --- segments & checkpoint -------------------------------------------------
@@ -96,6 +115,12 @@ class Spool:
     def _path(self, segment: int) -> Path:
         return self.directory / _segment_name(segment)
 
+    def _file_size(self, segment: int) -> int:
+        try:
+            return self._path(segment).stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def _load_checkpoint(self) -> tuple[Position, Position | None]:
         path = self.directory / "checkpoint"
         try:
@@ -108,6 +133,11 @@ class Spool:
                 f"spool checkpoint {path} is unreadable: {exc}",
                 hint="restore it or delete it to replay the whole spool",
             ) from exc
+        if len(fields) not in (2, 4):
+            raise SpoolError(
+                f"spool checkpoint {path} is malformed: {fields}",
+                hint="restore it or delete it to replay the whole spool",
+            )
         done = Position(fields[0], fields[1])
         pending = Position(fields[2], fields[3]) if len(fields) == 4 else None
         return done, pending
@@ -170,7 +200,9 @@ class Spool:
         """Append one record; returns once it is durable. Raises BackpressureError when full."""
         if len(payload) >= _MAX_RECORD:
             raise SpoolError(f"record of {len(payload)} bytes exceeds the spool's record limit")
-        header = _HEADER.pack(len(payload), zlib.crc32(payload), kind)
+        if kind not in _KINDS:
+            raise SpoolError(f"unknown spool record kind {kind}")
+        header = _HEADER.pack(len(payload), _checksum(kind, payload), kind)
         with self._lock:
             if self._closed:
                 raise SpoolError("the spool is closed (collector shutting down)")
@@ -186,10 +218,12 @@ class Spool:
             self._size += len(header) + len(payload)
             self._written_seq += 1
             my_seq = self._written_seq
-        with self._data:
-            self._data.notify_all()
+            if not self.fsync:
+                self._durable = Position(self._segment, self._size)
         if self.fsync:
             self._wait_synced(my_seq)
+        with self._data:
+            self._data.notify_all()
 
     def _rotate(self) -> None:
         if self.fsync:
@@ -207,31 +241,43 @@ class Spool:
                     continue
                 self._syncing = True
                 with self._lock:
-                    target, fd = self._written_seq, self._fd
+                    # A duplicate descriptor: a rotation may close the original meanwhile (it
+                    # syncs the old segment itself before closing it).
+                    target, fd = self._written_seq, os.dup(self._fd)
+                    position = Position(self._segment, self._size)
                 self._sync.release()
+                synced = False
                 try:
                     os.fdatasync(fd)
+                    synced = True
                 finally:
+                    os.close(fd)
                     self._sync.acquire()
                     self._syncing = False
-                    self._synced_seq = max(self._synced_seq, target)
+                    if synced:
+                        self._synced_seq = max(self._synced_seq, target)
+                        with self._lock:
+                            self._durable = max(self._durable, position)
                     self._sync.notify_all()
 
     # --- reading ---------------------------------------------------------------
-    def _scan(self, segment: int, offset: int) -> Iterator[Record]:
+    def _scan(self, segment: int, offset: int, limit: int | None = None) -> Iterator[Record]:
+        """Complete records of ``segment`` from ``offset``, not past byte ``limit``."""
         path = self._path(segment)
         if not path.exists():
             return
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if limit is not None:
+                size = min(size, limit)
             fh.seek(offset)
-            while True:
-                header = fh.read(_HEADER.size)
-                if len(header) < _HEADER.size:
-                    return
-                length, crc, kind = _HEADER.unpack(header)
+            while offset + _HEADER.size <= size:
+                length, crc, kind = _HEADER.unpack(fh.read(_HEADER.size))
+                if kind not in _KINDS or offset + _HEADER.size + length > size:
+                    return  # an append in progress, a torn tail or garbage: stop here
                 payload = fh.read(length)
-                if len(payload) < length or zlib.crc32(payload) != crc:
-                    return  # an append in progress (or a torn tail): stop here
+                if len(payload) < length or _checksum(kind, payload) != crc:
+                    return
                 end = offset + _HEADER.size + length
                 yield Record(Position(segment, offset), Position(segment, end), kind, payload)
                 offset = end
@@ -241,10 +287,12 @@ class Spool:
         out: list[Record] = []
         segment, offset = start.segment, start.offset
         with self._lock:
-            newest = self._segment
+            durable = self._durable
+        newest = durable.segment
         while len(out) < max_records:
             got_any = False
-            for record in self._scan(segment, offset):
+            limit = durable.offset if segment == durable.segment else None
+            for record in self._scan(segment, offset, limit):
                 out.append(record)
                 got_any = True
                 offset = record.end.offset
