@@ -20,12 +20,12 @@ demo: setup
 	$(BIN)/python examples/quickstart.py
 
 test: setup
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 proto: setup
 	$(BIN)/python -m trajotel.model_codegen
