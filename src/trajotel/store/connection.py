@@ -49,10 +49,16 @@ class StoreUrl:
                 )
             return cls(scheme="chdb", path=Path(raw).expanduser().resolve())
         if parts.scheme in ("http", "https"):
+            try:
+                port = parts.port
+            except ValueError as exc:
+                raise StoreError(
+                    f"invalid port in store URL {url!r}: {exc}", hint="use http(s)://host:8123"
+                ) from None
             return cls(
                 scheme=parts.scheme,
                 host=parts.hostname or "localhost",
-                port=parts.port or (8443 if parts.scheme == "https" else 8123),
+                port=port or (8443 if parts.scheme == "https" else 8123),
                 username=unquote(parts.username or "default"),
                 password=unquote(parts.password or ""),
             )
@@ -91,15 +97,11 @@ class Store:
         client = _connect(parsed, database="default")
         try:
             client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-            if not parsed.embedded:
-                client.close()
-                client = _connect(parsed, database=database)
         except ClickHouseError as exc:
-            raise StoreError(f"cannot prepare database {database!r} at {url}: {exc}") from exc
-        if parsed.embedded:
-            # chdb keeps one engine per process; switching the session's database keeps one handle.
+            raise StoreError(f"cannot create database {database!r} at {url}: {_first_line(exc)}") from exc
+        finally:
             client.close()
-            client = _connect(parsed, database=database)
+        client = _connect(parsed, database=database)
         store = cls(client, parsed, database)
         if migrate:
             from trajotel.store.migrations import apply_migrations
@@ -207,8 +209,15 @@ def _connect(url: StoreUrl, database: str) -> Client:
                 f"this process already has another embedded store open; cannot open {url.path}",
                 hint="chdb allows one store directory per process: close the other store first",
             ) from None
-        where = url.path if url.embedded else f"{url.host}:{url.port}"
-        raise StoreError(f"cannot open the ClickHouse store at {where}: {_first_line(exc)}") from None
+        if url.embedded:
+            raise StoreError(f"cannot open the embedded store at {url.path}: {_first_line(exc)}") from None
+        # urllib3 wraps the cause in a long retry message: keep the operating system's reason.
+        found = re.search(r"\[Errno \d+\] [^'\")]+", text)
+        reason = found.group(0) if found else _first_line(exc)
+        raise StoreError(
+            f"cannot reach ClickHouse at {url.host}:{url.port}: {reason}",
+            hint=f"is a ClickHouse server listening on {url.scheme}://{url.host}:{url.port}?",
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:
