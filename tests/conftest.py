@@ -24,4 +24,7 @@ def store(store_root: Path) -> Iterator[Store]:
     try:
         yield opened
     finally:
-        opened.close()
+        try:
+            opened.command(f"DROP DATABASE IF EXISTS {opened.database}")
+        finally:
+            opened.close()

@@ -877,15 +877,15 @@ def _agent_spans() -> tuple[list[ReadableSpan], LogRecorder]:
     return rec.spans, logs
 
 
-def test_store_round_trip_keeps_every_nanosecond(ch_store: Store) -> None:
+def test_store_round_trip_keeps_every_nanosecond(store: Store) -> None:
     spans, logs = _agent_spans()
     batch = _normalize(spans)
     batch.extend(normalize_logs(logs.request(), "default"))
-    write_batch(ch_store, batch, list(batch.contents), f"test-{uuid.uuid4().hex}")
+    write_batch(store, batch, list(batch.contents), f"test-{uuid.uuid4().hex}")
 
     stored = {
         r[0]: r[1:]
-        for r in ch_store.query(
+        for r in store.query(
             "SELECT SpanId, Tenant, toUnixTimestamp64Nano(Timestamp), toUnixTimestamp64Nano(EndTimestamp),"
             " Duration, arrayMap(t -> toUnixTimestamp64Nano(t), `Events.Timestamp`), Provider, InputTokens,"
             " FinishReasons, InputMessageHashes, SpanAttributes, `Links.SpanId` FROM spans"
@@ -913,7 +913,7 @@ def test_store_round_trip_keeps_every_nanosecond(ch_store: Store) -> None:
 
     contents = {
         (t, h): (k, c)
-        for t, h, k, c in ch_store.query("SELECT Tenant, Hash, Kind, Content FROM message_contents").rows
+        for t, h, k, c in store.query("SELECT Tenant, Hash, Kind, Content FROM message_contents").rows
     }
     assert contents == batch.contents
     assert len(contents) == 5  # U1, A1, T1, A2 and the system instructions, each once
@@ -924,22 +924,22 @@ def test_store_round_trip_keeps_every_nanosecond(ch_store: Store) -> None:
     )
     assert (
         sorted(
-            tuple(r) for r in ch_store.query("SELECT SpanId, toUnixTimestamp64Nano(Timestamp) FROM logs").rows
+            tuple(r) for r in store.query("SELECT SpanId, toUnixTimestamp64Nano(Timestamp) FROM logs").rows
         )
         == expected_logs
     )
-    assert ch_store.query("SELECT DISTINCT Tenant, EventName FROM logs").rows == [["acme", "gen_ai.turn"]]
+    assert store.query("SELECT DISTINCT Tenant, EventName FROM logs").rows == [["acme", "gen_ai.turn"]]
 
 
-def test_store_insert_with_the_same_token_is_a_no_op(ch_store: Store) -> None:
+def test_store_insert_with_the_same_token_is_a_no_op(store: Store) -> None:
     spans, logs = _agent_spans()
     batch = _normalize(spans)
     batch.extend(normalize_logs(logs.request(), "default"))
     token = f"test-{uuid.uuid4().hex}"
-    write_batch(ch_store, batch, list(batch.contents), token)
-    write_batch(ch_store, batch, list(batch.contents), token)
-    assert ch_store.query("SELECT count() FROM spans").rows == [[3]]
-    assert ch_store.query("SELECT count() FROM logs").rows == [[2]]
+    write_batch(store, batch, list(batch.contents), token)
+    write_batch(store, batch, list(batch.contents), token)
+    assert store.query("SELECT count() FROM spans").rows == [[3]]
+    assert store.query("SELECT count() FROM logs").rows == [[2]]
 
 
 def _span_at(ns: int) -> ExportTraceServiceRequest:
@@ -976,19 +976,19 @@ def _span_at(ns: int) -> ExportTraceServiceRequest:
         0,  # OTLP's 'unknown'
     ],
 )
-def test_timestamp_text_is_parsed_exactly_by_the_store(ch_store: Store, ns: int) -> None:
+def test_timestamp_text_is_parsed_exactly_by_the_store(store: Store, ns: int) -> None:
     batch = normalize_traces(_span_at(ns), "default")
-    write_batch(ch_store, batch, [], f"test-{uuid.uuid4().hex}")
-    assert ch_store.query(
+    write_batch(store, batch, [], f"test-{uuid.uuid4().hex}")
+    assert store.query(
         "SELECT toUnixTimestamp64Nano(Timestamp), toUnixTimestamp64Nano(EndTimestamp) FROM spans"
     ).rows == [[ns, ns + 1]]
 
 
-def test_log_without_observed_time_is_stored(ch_store: Store) -> None:
+def test_log_without_observed_time_is_stored(store: Store) -> None:
     record = LogRecord(time_unix_nano=T0, body=_any("hello"), event_name="e")
     batch = normalize_logs(_log_request(record), "default")
-    write_batch(ch_store, batch, [], f"test-{uuid.uuid4().hex}")
-    assert ch_store.query(
+    write_batch(store, batch, [], f"test-{uuid.uuid4().hex}")
+    assert store.query(
         "SELECT toUnixTimestamp64Nano(Timestamp), toUnixTimestamp64Nano(ObservedTimestamp), Body FROM logs"
     ).rows == [[T0, 0, '"hello"']]
 
