@@ -56,6 +56,7 @@ class SpoolConfig:
 class WriterConfig:
     batch_rows: int = 20_000
     flush_interval_s: float = 0.25
+    workers: int = 0  # processes preparing spooled spans; 0 = one per CPU core
 
 
 @dataclass

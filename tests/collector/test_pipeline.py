@@ -184,8 +184,8 @@ def test_assembly_ignores_order_and_duplicates(store: Store, tmp_path: Path) -> 
     sink.export_traces(run.request())
     _drain(writer)
     spans = load_trace_spans(store, [("default", run.trace_id)])["default", run.trace_id]
-    hashes = {h for s in spans for h in (*s["InputMessageHashes"], *s["OutputMessageHashes"])}
-    contents = load_contents(store, "default", hashes)
+    hashes = {("default", h) for s in spans for h in (*s["InputMessageHashes"], *s["OutputMessageHashes"])}
+    contents = {h: text for (_, h), text in load_contents(store, hashes).items()}
     expected = assemble_trace(spans, contents, complete=True)
     rng = random.Random(7)
     for _ in range(20):

@@ -1008,3 +1008,28 @@ def test_mixed_old_and_new_names_on_one_span_are_all_made_canonical() -> None:
     )
     assert (row["InputTokens"], row["OutputTokens"]) == (12, 3)
     assert "gen_ai.usage.prompt_tokens" not in row["SpanAttributes"]
+
+
+def test_growing_history_reuses_the_previous_call_and_stays_exact() -> None:
+    from trajotel.normalize.content import ContentSink, split_json_array
+
+    first = '[{"role":"user","parts":[]},{"role":"assistant","parts":[]}]'
+    grown = '[{"role":"user","parts":[]},{"role":"assistant","parts":[]} , {"role":"tool","parts":[]}]'
+    number_prefix = "[1"
+    sink = ContentSink(NormalizedBatch())
+    sink.trace = "t1"
+    value = AnyValue(string_value=first)
+    assert len(sink.put_messages(value, is_input=True)) == 2
+    hashes = sink.put_messages(AnyValue(string_value=grown), is_input=True)
+    assert hashes[:2] == sink.put_messages(value, is_input=True)
+    assert len(hashes) == 3
+    # The same messages in another trace, parsed from scratch, hash the same.
+    other = ContentSink(NormalizedBatch())
+    other.trace = "t2"
+    assert other.put_messages(AnyValue(string_value=grown), is_input=True) == hashes
+    # A textual prefix that is not an element boundary falls back to a full parse.
+    sink.put_messages(AnyValue(string_value=number_prefix + "]"), is_input=True)
+    assert len(sink.put_messages(AnyValue(string_value="[12, 3]"), is_input=True)) == 2
+    assert split_json_array("[12, 3]")[0][0] == ("12", 12)
+    with pytest.raises(ValueError):
+        sink.put_messages(AnyValue(string_value='[{"role":"user"} {"x":1}]'), is_input=True)

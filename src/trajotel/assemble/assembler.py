@@ -8,6 +8,7 @@ duplicates, gives the same trajectory.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Mapping
@@ -45,6 +46,19 @@ def _float(value: Any) -> float | None:
         return None
 
 
+# Part of every input fingerprint: bump it when assembly changes what it builds from the same
+# spans, so stored trajectories are rebuilt.
+ASSEMBLER_VERSION = 1
+
+
+def input_fingerprint(spans: Iterable[SpanRow]) -> str:
+    """What a trajectory is built from: its distinct spans (immutable once ended) and the
+    assembler's version. Assembly is deterministic, so an unchanged fingerprint means an
+    unchanged trajectory and nothing needs rebuilding."""
+    ids = sorted({s["SpanId"] for s in spans})
+    return hashlib.blake2b(f"{ASSEMBLER_VERSION}:{','.join(ids)}".encode(), digest_size=16).hexdigest()
+
+
 def _dedupe(spans: Iterable[SpanRow]) -> list[SpanRow]:
     """An exporter may re-send spans: keep one per span id, in a canonical order."""
     unique: dict[str, SpanRow] = {}
@@ -74,21 +88,28 @@ def _usage(span: SpanRow) -> Usage:
     )
 
 
-def _messages(hashes: Iterable[str], contents: Mapping[str, str]) -> list[Message]:
+def _messages(
+    hashes: Iterable[str], contents: Mapping[str, str], parsed: dict[str, Message]
+) -> list[Message]:
+    """Messages by hash; ``parsed`` shares one (immutable) Message per hash across turns."""
     out = []
     for h in hashes:
-        text = contents.get(h)
-        if text is None:
-            # Content is written before the span that references it; a miss means the store was
-            # edited by hand. Keep the turn's shape and say what is missing.
-            out.append(Message(role="unknown", parts=[Part(type="missing_content", content=h)]))
-        else:
-            out.append(Message.from_semconv(json.loads(text)))
+        message = parsed.get(h)
+        if message is None:
+            text = contents.get(h)
+            if text is None:
+                # Content is written before the span that references it; a miss means the store
+                # was edited by hand. Keep the turn's shape and say what is missing.
+                message = Message(role="unknown", parts=[Part(type="missing_content", content=h)])
+            else:
+                message = Message.from_semconv(json.loads(text))
+            parsed[h] = message
+        out.append(message)
     return out
 
 
-def _turn(index: int, span: SpanRow, contents: Mapping[str, str]) -> Turn:
-    output = _messages(span["OutputMessageHashes"], contents)
+def _turn(index: int, span: SpanRow, contents: Mapping[str, str], parsed: dict[str, Message]) -> Turn:
+    output = _messages(span["OutputMessageHashes"], contents, parsed)
     calls = [
         ToolCall(id=part.id or "", name=part.name or "", arguments=part.arguments)
         for message in output
@@ -105,7 +126,7 @@ def _turn(index: int, span: SpanRow, contents: Mapping[str, str]) -> Turn:
         response_id=span["ResponseId"] or None,
         start_time_unix_nano=span["StartNs"],
         end_time_unix_nano=span["EndNs"],
-        input_messages=_messages(span["InputMessageHashes"], contents),
+        input_messages=_messages(span["InputMessageHashes"], contents, parsed),
         output_messages=output,
         tool_calls=calls,
         finish_reasons=list(span["FinishReasons"]),
@@ -192,7 +213,8 @@ def assemble_trace(
     if not genai:
         return None
     root = _root(ordered)
-    turns = [_turn(i, span, contents) for i, span in enumerate(inference)]
+    parsed: dict[str, Message] = {}
+    turns = [_turn(i, span, contents, parsed) for i, span in enumerate(inference)]
     _attach_tool_spans(turns, [s for s in ordered if s["Operation"] == sc.OP_EXECUTE_TOOL])
     _infer_results_from_next_input(turns)
 

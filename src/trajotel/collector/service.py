@@ -22,7 +22,7 @@ from trajotel.assemble.worker import AssemblyWorker
 from trajotel.collector import api
 from trajotel.collector.ingest import SpoolSink, StoreWriter
 from trajotel.config import Config
-from trajotel.errors import StoreLockedError, TrajotelError
+from trajotel.errors import StoreLockedError
 from trajotel.receive import GrpcReceiver, HttpReceiver
 from trajotel.spool import Spool
 from trajotel.store import Store
@@ -30,6 +30,8 @@ from trajotel.store import Store
 log = logging.getLogger(__name__)
 
 ADVERT = "collector.json"
+# Unstored spool bytes above which the assembler leaves running trajectories for later.
+INGEST_BACKLOG_BYTES = 8 * 1024 * 1024
 
 
 def read_advert(data_dir: Path) -> dict[str, Any] | None:
@@ -72,7 +74,7 @@ class Collector:
         cfg = self.config
         self._take_data_dir()
         self.store = Store.open(cfg.clickhouse_url, cfg.store.database)
-        self.spool = Spool(
+        self.spool = spool = Spool(
             cfg.spool_dir,
             max_bytes=cfg.spool.max_bytes,
             segment_bytes=cfg.spool.segment_bytes,
@@ -82,6 +84,7 @@ class Collector:
             self.store,
             idle_timeout_s=cfg.assemble.idle_timeout_s,
             poll_interval_s=cfg.assemble.poll_interval_s,
+            ingest_busy=lambda: spool.unconsumed_bytes() > INGEST_BACKLOG_BYTES,
         )
         self.writer = StoreWriter(
             self.spool,
@@ -89,6 +92,7 @@ class Collector:
             tenant=cfg.receive.tenant,
             batch_rows=cfg.writer.batch_rows,
             flush_interval_s=cfg.writer.flush_interval_s,
+            workers=cfg.writer.workers or os.cpu_count() or 1,
             on_stored=self.assembler.notify,
         )
         recovered = self.assembler.recover()
@@ -141,19 +145,16 @@ class Collector:
                     receiver.stop()
                 except Exception:
                     log.exception("stopping a receiver failed")
-        if self.writer is not None and self.writer.is_alive():
+        if self.writer is not None:
+            # Store what was acknowledged (a restart would replay it anyway, but a clean stop
+            # should leave nothing behind).
             deadline = time.monotonic() + drain_timeout_s
             while self.spool and self.spool.unconsumed_bytes() and time.monotonic() < deadline:
-                self.writer.idle.wait(0.1)
+                time.sleep(0.05)
             self.writer.stop()
-            self.writer.join(5)
         if self.assembler is not None and self.assembler.is_alive():
-            self.assembler.stop()
-            self.assembler.join(5)
-            try:  # write what is known now; a restart re-queues what is still open
-                self.assembler.tick(now=time.monotonic())
-            except TrajotelError:
-                log.exception("final assembly failed; it will be redone at the next start")
+            self.assembler.stop()  # it makes one last pass itself
+            self.assembler.join(drain_timeout_s)
         if self.spool is not None:
             self.spool.close()
         if self.store is not None:

@@ -13,17 +13,11 @@ from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from trajotel import semconv as sc
 from trajotel.normalize import dialects
-from trajotel.normalize.records import (
-    KIND_MESSAGE,
-    KIND_SYSTEM_INSTRUCTIONS,
-    KIND_TOOL_DEFINITIONS,
-    NormalizedBatch,
-    content_hash,
-)
+from trajotel.normalize.content import ContentSink, extract_content
+from trajotel.normalize.records import NormalizedBatch
 from trajotel.normalize.values import (
     any_value_to_python,
     any_value_to_text,
@@ -39,13 +33,6 @@ _STATUS = {0: "Unset", 1: "Ok", 2: "Error"}
 _CONTENT_KEYS = frozenset(sc.CONTENT_ATTRIBUTES)
 # Marks a content attribute that could not be parsed and was kept verbatim in SpanAttributes.
 NORMALIZE_ERROR = "trajotel.normalize.error"
-
-
-def _content_value(value: AnyValue) -> Any:
-    """Content arrives as a JSON string (most SDKs today) or as a structured OTLP value."""
-    if value.WhichOneof("value") == "string_value":
-        return json.loads(value.string_value)
-    return any_value_to_python(value)
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -72,37 +59,13 @@ def _string_list(text: str | None) -> list[str]:
     return [text]
 
 
-class _ContentSink:
-    def __init__(self, batch: NormalizedBatch) -> None:
-        self.batch = batch
-        self.tenant = ""
-
-    def put(self, kind: str, value: Any) -> str:
-        text = dumps(value)
-        digest = content_hash(text)
-        self.batch.contents.setdefault((self.tenant, digest), (kind, text))
-        return digest
-
-
-def _extract_content(key: str, value: AnyValue, row: dict[str, Any], content: _ContentSink) -> None:
-    parsed = _content_value(value)
-    if key in (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES):
-        if not isinstance(parsed, list):
-            raise ValueError(f"{key} must be a JSON array of messages, got {type(parsed).__name__}")
-        hashes = [content.put(KIND_MESSAGE, message) for message in parsed]
-        column = "InputMessageHashes" if key == sc.GEN_AI_INPUT_MESSAGES else "OutputMessageHashes"
-        row[column] = hashes
-    elif key == sc.GEN_AI_SYSTEM_INSTRUCTIONS:
-        row["SystemInstructionsHash"] = content.put(KIND_SYSTEM_INSTRUCTIONS, parsed)
-    else:
-        row["ToolDefinitionsHash"] = content.put(KIND_TOOL_DEFINITIONS, parsed)
-
-
 def _span_row(
-    span: Any, resource: dict[str, str], scope: Any, schema_url: str, tenant: str, content: _ContentSink
+    span: Any, resource: dict[str, str], scope: Any, schema_url: str, tenant: str, content: ContentSink
 ) -> dict[str, Any]:
     tenant = resource.get(sc.TRAJOTEL_TENANT, tenant)
+    trace_id = span.trace_id.hex()
     content.tenant = tenant
+    content.trace = trace_id
     row: dict[str, Any] = {
         "InputMessageHashes": [],
         "OutputMessageHashes": [],
@@ -113,7 +76,7 @@ def _span_row(
     for kv in span.attributes:
         if kv.key in _CONTENT_KEYS:
             try:
-                _extract_content(kv.key, kv.value, row, content)
+                extract_content(kv.key, kv.value, row, content)
                 continue
             except (ValueError, TypeError) as exc:
                 # Truncated or foreign content stays verbatim and queryable; say why.
@@ -132,7 +95,7 @@ def _span_row(
     row.update(
         {
             "Tenant": tenant,
-            "TraceId": span.trace_id.hex(),
+            "TraceId": trace_id,
             "SpanId": span.span_id.hex(),
             "ParentSpanId": span.parent_span_id.hex(),
             "TraceState": span.trace_state,
@@ -149,13 +112,13 @@ def _span_row(
             "ScopeVersion": scope.version,
             "SchemaUrl": schema_url,
             "SpanAttributes": attributes,
-            "Events.Timestamp": [ns_to_text(e.time_unix_nano) for e in events],
-            "Events.Name": [e.name for e in events],
-            "Events.Attributes": [attributes_to_map(e.attributes) for e in events],
-            "Links.TraceId": [lk.trace_id.hex() for lk in links],
-            "Links.SpanId": [lk.span_id.hex() for lk in links],
-            "Links.TraceState": [lk.trace_state for lk in links],
-            "Links.Attributes": [attributes_to_map(lk.attributes) for lk in links],
+            "Events.Timestamp": [ns_to_text(e.time_unix_nano) for e in events] if events else [],
+            "Events.Name": [e.name for e in events] if events else [],
+            "Events.Attributes": [attributes_to_map(e.attributes) for e in events] if events else [],
+            "Links.TraceId": [lk.trace_id.hex() for lk in links] if links else [],
+            "Links.SpanId": [lk.span_id.hex() for lk in links] if links else [],
+            "Links.TraceState": [lk.trace_state for lk in links] if links else [],
+            "Links.Attributes": [attributes_to_map(lk.attributes) for lk in links] if links else [],
             "Dialect": matched[0].name if matched else dialects.PLAIN,
             "Operation": get(sc.GEN_AI_OPERATION_NAME, ""),
             "Provider": get(sc.GEN_AI_PROVIDER_NAME, ""),
@@ -177,7 +140,7 @@ def _span_row(
 
 def normalize_traces(request: ExportTraceServiceRequest, tenant: str) -> NormalizedBatch:
     batch = NormalizedBatch()
-    content = _ContentSink(batch)
+    content = ContentSink(batch)
     for resource_spans in request.resource_spans:
         resource = attributes_to_map(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:

@@ -51,16 +51,21 @@ def load_trace_spans(store: Store, keys: Sequence[TraceKey]) -> dict[TraceKey, l
     return out
 
 
-def load_contents(store: Store, tenant: str, hashes: Iterable[str]) -> dict[str, str]:
-    wanted = sorted(set(hashes))
-    if not wanted:
-        return {}
-    result = store.query(
-        "SELECT Hash, any(Content) FROM message_contents WHERE Tenant = {tenant:String} "
-        "AND Hash IN {hashes:Array(String)} GROUP BY Hash",
-        {"tenant": tenant, "hashes": wanted},
-    )
-    return {str(h): str(c) for h, c in result.rows}
+def load_contents(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Bodies of the given (tenant, hash) keys, one query per tenant."""
+    by_tenant: dict[str, set[str]] = defaultdict(set)
+    for tenant, digest in keys:
+        if digest:
+            by_tenant[tenant].add(digest)
+    out: dict[tuple[str, str], str] = {}
+    for tenant, hashes in by_tenant.items():
+        result = store.query(
+            "SELECT Hash, any(Content) FROM message_contents WHERE Tenant = {tenant:String} "
+            "AND Hash IN {hashes:Array(String)} GROUP BY Hash",
+            {"tenant": tenant, "hashes": sorted(hashes)},
+        )
+        out.update(((tenant, str(h)), str(c)) for h, c in result.rows)
+    return out
 
 
 def current_versions(store: Store, keys: Sequence[TraceKey]) -> dict[TraceKey, tuple[int, str, str]]:
@@ -105,22 +110,15 @@ def message_hash(message: Message) -> tuple[str, str]:
     return content_hash(text), text
 
 
-def trajectory_fingerprint(trajectory: Trajectory) -> str:
-    """Hash of the content: everything but version, status and assembly time. Unchanged
-    content (e.g. re-sent spans) makes no new version."""
-    doc = trajectory.to_dict()
-    for key in ("version", "status", "assembled_at_unix_nano"):
-        doc.pop(key, None)
-    return content_hash(dumps(doc))
-
-
-def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[str, str]) -> dict[str, Any]:
+def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[int, tuple[str, str]]) -> dict[str, Any]:
     def refs(messages: list[Message]) -> list[str]:
+        # Turns share their history's Message objects: hash each object once, not once per turn.
         out = []
         for m in messages:
-            digest, text = message_hash(m)
-            hashes.setdefault(digest, text)
-            out.append(digest)
+            found = hashes.get(id(m))
+            if found is None:
+                found = hashes[id(m)] = message_hash(m)
+            out.append(found[0])
         return out
 
     calls = turn.tool_calls
@@ -165,62 +163,74 @@ def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[str, str]) -> dic
     }
 
 
-def write_trajectory(store: Store, trajectory: Trajectory, fingerprint: str, known_hashes: set[str]) -> None:
-    """Write one trajectory version. ``known_hashes`` are bodies already in message_contents."""
-    hashes: dict[str, str] = {}
-    turn_rows = [_turn_row(trajectory, turn, hashes) for turn in trajectory.turns]
-    missing = [
-        {"Tenant": trajectory.tenant, "Hash": h, "Kind": KIND_MESSAGE, "Content": text}
-        for h, text in hashes.items()
-        if h not in known_hashes
-    ]
-    if missing:
-        store.insert_json_rows("message_contents", missing)
+def write_trajectories(
+    store: Store, items: Sequence[tuple[Trajectory, str]], known_hashes: set[tuple[str, str]]
+) -> None:
+    """Write trajectory versions (trajectory, fingerprint), one insert per table for all of them.
+
+    ``known_hashes`` are the (tenant, hash) bodies already in message_contents. Turns are written
+    before trajectory rows, so a reader never sees a version whose turns are missing."""
+    if not items:
+        return
+    contents: dict[tuple[str, str], str] = {}
+    turn_rows = []
+    for trajectory, _ in items:
+        hashes: dict[int, tuple[str, str]] = {}
+        turn_rows.extend(_turn_row(trajectory, turn, hashes) for turn in trajectory.turns)
+        for digest, text in hashes.values():
+            if (trajectory.tenant, digest) not in known_hashes:
+                contents[trajectory.tenant, digest] = text
+    if contents:
+        store.insert_json_rows(
+            "message_contents",
+            [
+                {"Tenant": t, "Hash": h, "Kind": KIND_MESSAGE, "Content": text}
+                for (t, h), text in contents.items()
+            ],
+        )
     if turn_rows:
         store.insert_json_rows("turns_data", turn_rows)
-    t = trajectory
-    store.insert_json_rows(
-        "trajectories_data",
-        [
-            {
-                "Tenant": t.tenant,
-                "TrajectoryId": t.id,
-                "Version": t.version,
-                "ServiceName": t.service_name or "",
-                "AgentName": t.agent_name or "",
-                "AgentId": t.agent_id or "",
-                "Task": t.task or "",
-                "Framework": t.framework or "",
-                "TraceIds": t.trace_ids,
-                "RootSpanId": t.root_span_id or "",
-                "ParentTrajectoryId": t.parent_trajectory_id or "",
-                "ConversationId": t.conversation_id or "",
-                "StartTime": ns_to_text(t.start_time_unix_nano),
-                "EndTime": ns_to_text(t.end_time_unix_nano),
-                "Status": t.status,
-                "OutcomeLabel": t.outcome.label,
-                "OutcomeConfidence": t.outcome.confidence,
-                "OutcomeReasons": t.outcome.reasons,
-                "OutcomeSource": t.outcome.source,
-                "Reward": t.reward,
-                "Tags": t.tags,
-                "Metadata": t.metadata,
-                "Models": t.models,
-                "ToolsUsed": t.tools_used,
-                "TurnCount": len(t.turns),
-                "SpanCount": t.span_count,
-                "InputTokens": t.usage.input_tokens,
-                "OutputTokens": t.usage.output_tokens,
-                "CacheReadInputTokens": t.usage.cache_read_input_tokens,
-                "CacheWriteInputTokens": t.usage.cache_write_input_tokens,
-                "ReasoningOutputTokens": t.usage.reasoning_output_tokens,
-                "SystemInstructions": dumps([p.to_semconv() for p in t.system_instructions]),
-                "ToolDefinitions": dumps(t.tool_definitions),
-                "ContentHash": fingerprint,
-                "AssembledAt": ns_to_text(t.assembled_at_unix_nano)[:-3],
-            }
-        ],
-    )
+    store.insert_json_rows("trajectories_data", [_trajectory_row(t, fingerprint) for t, fingerprint in items])
+
+
+def _trajectory_row(t: Trajectory, fingerprint: str) -> dict[str, Any]:
+    return {
+        "Tenant": t.tenant,
+        "TrajectoryId": t.id,
+        "Version": t.version,
+        "ServiceName": t.service_name or "",
+        "AgentName": t.agent_name or "",
+        "AgentId": t.agent_id or "",
+        "Task": t.task or "",
+        "Framework": t.framework or "",
+        "TraceIds": t.trace_ids,
+        "RootSpanId": t.root_span_id or "",
+        "ParentTrajectoryId": t.parent_trajectory_id or "",
+        "ConversationId": t.conversation_id or "",
+        "StartTime": ns_to_text(t.start_time_unix_nano),
+        "EndTime": ns_to_text(t.end_time_unix_nano),
+        "Status": t.status,
+        "OutcomeLabel": t.outcome.label,
+        "OutcomeConfidence": t.outcome.confidence,
+        "OutcomeReasons": t.outcome.reasons,
+        "OutcomeSource": t.outcome.source,
+        "Reward": t.reward,
+        "Tags": t.tags,
+        "Metadata": t.metadata,
+        "Models": t.models,
+        "ToolsUsed": t.tools_used,
+        "TurnCount": len(t.turns),
+        "SpanCount": t.span_count,
+        "InputTokens": t.usage.input_tokens,
+        "OutputTokens": t.usage.output_tokens,
+        "CacheReadInputTokens": t.usage.cache_read_input_tokens,
+        "CacheWriteInputTokens": t.usage.cache_write_input_tokens,
+        "ReasoningOutputTokens": t.usage.reasoning_output_tokens,
+        "SystemInstructions": dumps([p.to_semconv() for p in t.system_instructions]),
+        "ToolDefinitions": dumps(t.tool_definitions),
+        "ContentHash": fingerprint,
+        "AssembledAt": ns_to_text(t.assembled_at_unix_nano)[:-3],
+    }
 
 
 # --- rows -> model ---------------------------------------------------------------------
@@ -318,11 +328,12 @@ def read_trajectory(store: Store, trajectory_id: str, tenant: str | None = None)
         "AND Version = {version:UInt64} ORDER BY TurnIndex",
         {"tenant": t["Tenant"], "id": trajectory_id, "version": t["Version"]},
     ).dicts()
-    contents = load_contents(
+    tenant_of = t["Tenant"]
+    loaded = load_contents(
         store,
-        t["Tenant"],
-        (h for r in turn_rows for h in (*r["InputMessageHashes"], *r["OutputMessageHashes"])),
+        ((tenant_of, h) for r in turn_rows for h in (*r["InputMessageHashes"], *r["OutputMessageHashes"])),
     )
+    contents = {h: text for (_, h), text in loaded.items()}
     return Trajectory(
         id=t["TrajectoryId"],
         version=int(t["Version"]),
