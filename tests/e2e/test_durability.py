@@ -29,6 +29,14 @@ def _post(port: int, body: bytes) -> int:
         connection.close()
 
 
+def _children(pid: int) -> list[int]:
+    """Direct child processes (the writer's worker processes, multiprocessing's helpers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def _span_ids(request: ExportTraceServiceRequest) -> set[str]:
     return {s.span_id.hex() for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans}
 
@@ -36,7 +44,11 @@ def _span_ids(request: ExportTraceServiceRequest) -> set[str]:
 def test_sigkill_during_ingest_loses_no_acknowledged_span(tmp_path: Path) -> None:
     runs = [record_agent_run() for _ in range(RUNS)]
     bodies = [(run.trace_id, run.request()) for run in runs]
-    env = {"TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "0.5", "TRAJOTEL_WRITER_FLUSH_INTERVAL_S": "5.0"}
+    env = {
+        "TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "0.5",
+        "TRAJOTEL_WRITER_FLUSH_INTERVAL_S": "5.0",
+        "TRAJOTEL_WRITER_WORKERS": "2",
+    }
     data = tmp_path / "data"
     collector = CollectorProcess(data, env=env).start()
 
@@ -56,9 +68,16 @@ def test_sigkill_during_ingest_loses_no_acknowledged_span(tmp_path: Path) -> Non
 
     sender = threading.Thread(target=send)
     sender.start()
-    assert halfway.wait(60), collector.log()
-    collector.kill()  # mid-stream, with batches in the spool not yet in the store
-    sender.join(60)
+    try:
+        assert halfway.wait(60), collector.log()
+        assert collector.proc is not None
+        children = _children(collector.proc.pid)
+        assert children  # two writer workers (and multiprocessing's resource tracker)
+    finally:
+        collector.kill()  # mid-stream, with batches in the spool not yet in the store
+        sender.join(60)
+    # Its worker processes notice and exit too: nothing is left behind.
+    _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), what="workers to exit")
     assert RUNS // 2 <= len(acknowledged) < RUNS + 1
     # The kill hit while acknowledged requests were only in the spool (the writer batches for 5 s).
     spool = Spool(data / "spool", max_bytes=0, segment_bytes=1 << 26)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from trajotel.collector.prepare import PreparedRecord, TraceKey, prepare_record
+from trajotel.collector.prepare import PreparedRecord, TraceKey, prepare_record, worker_init
 from trajotel.spool import KIND_LOGS, KIND_TRACES, Position, Record, Spool
 from trajotel.store import Store
 from trajotel.store.spans import write_encoded
@@ -204,7 +205,12 @@ class StoreWriter:
     def start(self) -> None:
         if self.workers > 1:
             # "spawn": forking a process that runs chdb's threads is not safe.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=worker_init,
+                initargs=(os.getpid(),),
+            )
         self._threads = [
             threading.Thread(target=self._prepare_loop, name="trajotel-writer-prepare", daemon=True),
             threading.Thread(target=self._insert_loop, name="trajotel-writer-insert", daemon=True),

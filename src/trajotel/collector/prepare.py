@@ -6,6 +6,9 @@ This is the CPU-heavy part of ingest and it is pure: it runs in the writer's thr
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -50,3 +53,15 @@ def prepare_record(kind: int, payload: bytes, tenant: str) -> PreparedRecord:
         traces=batch.trace_ids(),
         genai_traces={(r["Tenant"], r["TraceId"]) for r in batch.spans if r["Operation"]},
     )
+
+
+def worker_init(parent_pid: int) -> None:
+    """Runs in each worker process: exit when the collector is gone, even after a SIGKILL that
+    gave it no chance to stop its workers (the worker is then re-parented)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="trajotel-parent-watch", daemon=True).start()
