@@ -14,7 +14,7 @@ Phases (see bench/README.md and docs/benchmarks.md):
    batches of ``writer.batch_rows`` rows the way ``StoreWriter`` forms them.
 3. direct: the engine's own insert ceiling for the same rows: normalized once, serialized once
    to JSONEachRow, then inserted through ``chdb.connect(path).send_insert`` (and through
-   ``Store.insert_json_lines``, i.e. clickhouse-connect's chdb backend) into the same schema.
+   ``Store.insert_json_lines``, trajotel's own store path) into the same schema.
 4. end to end: the real collector (``trajotel collector``) as a subprocess; the pre-encoded
    requests are POSTed over OTLP/HTTP (keep-alive, one connection per client thread), then
    sent over OTLP/gRPC to a second fresh collector; the clock stops when
@@ -908,7 +908,7 @@ def render(results: dict[str, Any]) -> str:
         "|---|---:|---:|",
         f"| `chdb.connect(path).send_insert(..., 'JSONEachRow')` | {d['send_insert_s']:.2f} | "
         f"{fmt(summary['direct_send_insert'])} |",
-        f"| `Store.insert_json_lines` (clickhouse-connect chdb backend) | {d['connect_insert_s']:.2f} | "
+        f"| `Store.insert_json_lines` (trajotel's store path) | {d['connect_insert_s']:.2f} | "
         f"{fmt(summary['direct_connect_insert'])} |",
         "",
         "| end to end (real collector) | clients | all acked | all stored | **spans/s stored** "
