@@ -32,8 +32,15 @@ def _post(port: int, body: bytes) -> int:
 def _children(pid: int) -> list[int]:
     """Direct child processes (the writer's worker processes, multiprocessing's helpers)."""
     found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        if f"\nPPid:\t{pid}\n" in status:
+            found.append(int(entry.name))
     return found
 
 
