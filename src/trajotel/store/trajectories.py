@@ -122,7 +122,6 @@ def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[int, tuple[str, s
         return out
 
     calls = turn.tool_calls
-    usage = turn.usage
     return {
         "Tenant": trajectory.tenant,
         "TrajectoryId": trajectory.id,
@@ -137,11 +136,7 @@ def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[int, tuple[str, s
         "StartTime": ns_to_text(turn.start_time_unix_nano),
         "EndTime": ns_to_text(turn.end_time_unix_nano),
         "FinishReasons": turn.finish_reasons,
-        "InputTokens": usage.input_tokens,
-        "OutputTokens": usage.output_tokens,
-        "CacheReadInputTokens": usage.cache_read_input_tokens,
-        "CacheWriteInputTokens": usage.cache_write_input_tokens,
-        "ReasoningOutputTokens": usage.reasoning_output_tokens,
+        **_usage_columns(turn.usage),
         "ErrorType": turn.error_type or "",
         "StatusMessage": turn.status_message or "",
         "Reward": turn.reward,
@@ -221,11 +216,7 @@ def _trajectory_row(t: Trajectory, fingerprint: str) -> dict[str, Any]:
         "ToolsUsed": t.tools_used,
         "TurnCount": len(t.turns),
         "SpanCount": t.span_count,
-        "InputTokens": t.usage.input_tokens,
-        "OutputTokens": t.usage.output_tokens,
-        "CacheReadInputTokens": t.usage.cache_read_input_tokens,
-        "CacheWriteInputTokens": t.usage.cache_write_input_tokens,
-        "ReasoningOutputTokens": t.usage.reasoning_output_tokens,
+        **_usage_columns(t.usage),
         "SystemInstructions": dumps([p.to_semconv() for p in t.system_instructions]),
         "ToolDefinitions": dumps(t.tool_definitions),
         "ContentHash": fingerprint,
@@ -245,14 +236,21 @@ _TRAJECTORY_COLUMNS = """
 """
 
 
+_USAGE_COLUMNS = {
+    "InputTokens": "input_tokens",
+    "OutputTokens": "output_tokens",
+    "CacheReadInputTokens": "cache_read_input_tokens",
+    "CacheWriteInputTokens": "cache_write_input_tokens",
+    "ReasoningOutputTokens": "reasoning_output_tokens",
+}
+
+
+def _usage_columns(usage: Usage) -> dict[str, int | None]:
+    return {column: getattr(usage, name) for column, name in _USAGE_COLUMNS.items()}
+
+
 def _usage_from(row: Mapping[str, Any]) -> Usage:
-    return Usage(
-        input_tokens=row["InputTokens"],
-        output_tokens=row["OutputTokens"],
-        cache_read_input_tokens=row["CacheReadInputTokens"],
-        cache_write_input_tokens=row["CacheWriteInputTokens"],
-        reasoning_output_tokens=row["ReasoningOutputTokens"],
-    )
+    return Usage(**{name: row[column] for column, name in _USAGE_COLUMNS.items()})
 
 
 def _turn_from(row: Mapping[str, Any], contents: Mapping[str, str]) -> Turn:
