@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -192,3 +194,24 @@ def test_assembly_ignores_order_and_duplicates(store: Store, tmp_path: Path) -> 
         shuffled = spans + rng.sample(spans, k=rng.randint(0, len(spans)))
         rng.shuffle(shuffled)
         assert assemble_trace(shuffled, contents, complete=True) == expected
+
+
+def test_worker_processes_survive_a_killed_worker_without_losing_records(
+    store: Store, tmp_path: Path
+) -> None:
+    runs = [record_agent_run() for _ in range(4)]
+    spool = Spool(tmp_path / "spool", max_bytes=1 << 30, segment_bytes=1 << 20)
+    writer = StoreWriter(spool, store, tenant="default", batch_rows=10_000, flush_interval_s=0.0, workers=2)
+    sink = SpoolSink(spool)
+    for run in runs:
+        sink.export_traces(run.request())
+    writer._pool = writer._new_pool()
+    try:
+        writer._submit_more()
+        victim = next(iter(writer._pool._processes))  # a worker process, mid-start or mid-work
+        os.kill(victim, signal.SIGKILL)
+        _drain(writer)
+    finally:
+        writer._pool.shutdown(wait=True)
+    expected = sum(len(run.spans) for run in runs)
+    assert store.query("SELECT count(), uniqExact(SpanId) FROM spans").rows == [[expected, expected]]

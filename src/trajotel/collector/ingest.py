@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -114,11 +115,30 @@ class StoreWriter:
         self._position = spool.checkpoint  # where the next batch starts
         self._read_to = spool.checkpoint  # records up to here are submitted
         self._in_flight: deque[tuple[Record, Future[PreparedRecord]]] = deque()
+        self._pool_breaks: dict[Position, int] = {}
         # After a restart, the first batch is re-formed up to the batch that was in flight, so
         # its deduplication token matches and the store ignores what it already has.
         self._limit = spool.pending
 
     # --- the two halves ------------------------------------------------------------------
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # "spawn": forking a process that runs chdb's threads is not safe.
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=worker_init,
+            initargs=(os.getpid(),),
+        )
+
+    def _restart_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+        self._in_flight = deque(
+            (record, self._pool.submit(prepare_record, record.kind, record.payload, self.tenant))
+            for record, _ in self._in_flight
+        )
+
     def _submit_more(self) -> None:
         room = 4 * self.workers - len(self._in_flight)
         if room <= 0:
@@ -148,13 +168,25 @@ class StoreWriter:
                     break
                 self.spool.wait_for_data(max(deadline - time.monotonic(), 0.0))
                 continue
-            record, future = self._in_flight.popleft()
+            record, future = self._in_flight[0]
             try:
                 part = future.result()
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): that says nothing about the record, so
+                # it is prepared again in a new pool; only a record that keeps killing workers
+                # is given up on.
+                self._pool_breaks[record.start] = self._pool_breaks.get(record.start, 0) + 1
+                if self._pool_breaks[record.start] < 3:
+                    log.error("a writer worker process died; restarting the pool")
+                    self._restart_pool()
+                    continue
+                log.error("spool record at %s killed 3 worker processes; skipped", record.start)
+                part = PreparedRecord()
             except Exception:
                 # The receiver validated it; a record that still fails must not block the rest.
                 log.exception("spool record at %s could not be normalized; skipped", record.start)
                 part = PreparedRecord()
+            self._in_flight.popleft()
             parts.append(part)
             rows += part.span_count + part.logs.count(b"\n") + (1 if part.logs else 0)
             end = record.end
@@ -204,13 +236,7 @@ class StoreWriter:
     # --- threads ---------------------------------------------------------------------------
     def start(self) -> None:
         if self.workers > 1:
-            # "spawn": forking a process that runs chdb's threads is not safe.
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=worker_init,
-                initargs=(os.getpid(),),
-            )
+            self._pool = self._new_pool()
         self._threads = [
             threading.Thread(target=self._prepare_loop, name="trajotel-writer-prepare", daemon=True),
             threading.Thread(target=self._insert_loop, name="trajotel-writer-insert", daemon=True),
