@@ -19,12 +19,9 @@ import contextlib
 import json
 import logging
 import math
-import re
 import socket
 import socketserver
 import threading
-import time
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +45,7 @@ from trajotel.config import ReceiveConfig
 from trajotel.errors import BackpressureError, InvalidInputError, NotFoundError, TrajotelError
 from trajotel.receive import otlp_json
 from trajotel.receive.grpc_server import METRICS_NOT_STORED
+from trajotel.receive.http_body import RequestBody, RequestRejected, clipped, media_type, too_large
 from trajotel.receive.sink import ExportSink
 from trajotel.receive.validate import validate_logs, validate_traces
 
@@ -56,17 +54,7 @@ log = logging.getLogger(__name__)
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 ACCEPTED_TYPES = (PROTOBUF, JSON)
-_GZIP = frozenset({"gzip", "x-gzip"})
-_IDENTITY = frozenset({"", "identity"})
-
 IDLE_TIMEOUT_S = 120.0  # per blocking socket read; frees threads held by vanished clients
-_MAX_LINE = 8192  # chunk-size and trailer lines
-_MAX_TRAILERS = 64
-# After refusing a body we did not read, discard up to this much of it (the OTel exporters'
-# default request size cap is 64 MiB) for at most this long, so the client gets to read our answer.
-_LINGER_BYTES = 64 * 1024 * 1024
-_LINGER_TIMEOUT_S = 5.0
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 # --- the route API ------------------------------------------------------------------------------
@@ -97,63 +85,6 @@ class HttpResponse:
 Route = Callable[[HttpRequest], HttpResponse]
 
 
-# --- errors that end a request --------------------------------------------------------------------
-
-
-class _Reject(Exception):
-    """A request that gets a google.rpc.Status error body. ``close``: the body framing is unusable."""
-
-    def __init__(
-        self,
-        status: int,
-        code: int,
-        message: str,
-        *,
-        close: bool = False,
-        headers: Mapping[str, str] | None = None,
-        details: list[Message] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.close = status, code, message, close
-        self.headers = dict(headers or {})
-        self.details = details or []
-
-
-def _too_large(limit: int, what: str, *, close: bool) -> _Reject:
-    return _Reject(
-        413,
-        code_pb2.RESOURCE_EXHAUSTED,
-        f"{what} exceeds the {limit}-byte limit (receive.max_request_bytes); send smaller batches",
-        close=close,
-    )
-
-
-def _shown(text: str, limit: int = 100) -> str:
-    """A client-supplied value, cut short enough to echo in an error message."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _media_type(header: str | None) -> str:
-    return (header or "").split(";", 1)[0].strip().lower()
-
-
-def _gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress (multi-member) gzip, never producing more than ``limit`` bytes (gzip bombs)."""
-    out = bytearray()
-    while data:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out += inflater.decompress(data, limit + 1 - len(out))
-            if len(out) > limit:
-                raise _too_large(limit, "decompressed body", close=False)  # raw body fully read
-            if not inflater.eof:
-                raise _Reject(400, code_pb2.INVALID_ARGUMENT, "gzip body is truncated")
-        except zlib.error as exc:
-            raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"body is not valid gzip: {exc}") from None
-        data = inflater.unused_data
-    return bytes(out)
-
-
 # --- the connection handler -----------------------------------------------------------------------
 
 
@@ -166,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     # Set per request.
-    _body_state: str  # "none" (nothing left to read) | "unread" | "broken" (cannot be resynced)
+    _body: RequestBody
 
     def setup(self) -> None:
         super().setup()
@@ -181,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
     def parse_request(self) -> bool:
-        self._body_state = "unread"
+        self._body = RequestBody(self.rfile, self.server.max_bytes)
         self.server.track(self.connection, busy=True)
         return super().parse_request()
 
@@ -200,9 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
         # Refuse an oversized body before the client sends it, rather than after.
         declared = self.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.server.max_bytes:
-            self._body_state = "none"  # the client waits for us: nothing was sent
+            self._body.state = "none"  # the client waits for us: nothing was sent
             self.close_connection = True
-            self._send_status(_too_large(self.server.max_bytes, "request body", close=True))
+            self._send_status(too_large(self.server.max_bytes, "request body", close=True))
             return False
         return super().handle_expect_100()
 
@@ -215,7 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise  # the connection is gone; handle_one_request closes it
         except Exception:
             log.exception("%s %s failed", self.command, self.path)
-            self._send_status(_Reject(500, code_pb2.INTERNAL, "internal error; see the collector log"))
+            self._send_status(
+                RequestRejected(500, code_pb2.INTERNAL, "internal error; see the collector log")
+            )
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 
@@ -231,16 +164,16 @@ class _Handler(BaseHTTPRequestHandler):
             if route is None:
                 allowed = sorted(m for m, p in self.server.routes if p == path)
                 if allowed:
-                    raise _Reject(
+                    raise RequestRejected(
                         405,
                         code_pb2.UNIMPLEMENTED,
                         f"{method} is not allowed on {path}; use {', '.join(allowed)}",
                         headers={"Allow": ", ".join(allowed)},
                     )
                 known = ", ".join(sorted({p for _, p in self.server.routes}))
-                raise _Reject(404, code_pb2.NOT_FOUND, f"no endpoint {path}; endpoints: {known}")
+                raise RequestRejected(404, code_pb2.NOT_FOUND, f"no endpoint {path}; endpoints: {known}")
             response = route(self, path, query)
-        except _Reject as rejection:
+        except RequestRejected as rejection:
             self._send_status(rejection)
             return
         self._send(response)
@@ -249,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _otlp_traces(self, path: str, query: str) -> HttpResponse:
         content_type = self._otlp_content_type()
-        body = self._read_body()
+        body = self._body.read(self.headers)
         if content_type == PROTOBUF:
             request = self._parse_protobuf(body, ExportTraceServiceRequest)
         else:
@@ -265,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _otlp_logs(self, path: str, query: str) -> HttpResponse:
         content_type = self._otlp_content_type()
-        body = self._read_body()
+        body = self._body.read(self.headers)
         if content_type == PROTOBUF:
             request = self._parse_protobuf(body, ExportLogsServiceRequest)
         else:
@@ -280,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._encoded(200, response, content_type)
 
     def _otlp_metrics(self, path: str, query: str) -> HttpResponse:
-        raise _Reject(501, code_pb2.UNIMPLEMENTED, METRICS_NOT_STORED)
+        raise RequestRejected(501, code_pb2.UNIMPLEMENTED, METRICS_NOT_STORED)
 
     def _health(self, path: str, query: str) -> HttpResponse:
         return HttpResponse(200, "text/plain; charset=utf-8", b"ok\n")
@@ -291,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             path=path,
             query=dict(parse_qsl(query, keep_blank_values=True)),
             headers={k.lower(): v for k, v in self.headers.items()},
-            body=self._read_body(),
+            body=self._body.read(self.headers),
         )
         try:
             return route(request)
@@ -309,10 +242,10 @@ class _Handler(BaseHTTPRequestHandler):
     # -- OTLP helpers --
 
     def _otlp_content_type(self) -> str:
-        content_type = _media_type(self.headers.get("Content-Type"))
+        content_type = media_type(self.headers.get("Content-Type"))
         if content_type not in ACCEPTED_TYPES:
-            shown = _shown(self.headers.get("Content-Type") or "(none)")
-            raise _Reject(
+            shown = clipped(self.headers.get("Content-Type") or "(none)")
+            raise RequestRejected(
                 415,
                 code_pb2.INVALID_ARGUMENT,
                 f"Content-Type {shown} is not supported; use {PROTOBUF} or {JSON}",
@@ -323,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             return cls.FromString(body)
         except DecodeError as exc:
-            raise _Reject(
+            raise RequestRejected(
                 400, code_pb2.INVALID_ARGUMENT, f"body is not a valid protobuf {cls.__name__}: {exc}"
             ) from None
 
@@ -332,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
             return decode(body)
         except InvalidInputError as exc:
             message = f"{exc} ({exc.hint})" if exc.hint else str(exc)
-            raise _Reject(400, code_pb2.INVALID_ARGUMENT, message) from None
+            raise RequestRejected(400, code_pb2.INVALID_ARGUMENT, message) from None
 
     def _store(self, export: Callable[[Any], None], request: Message, what: str) -> None:
         """Hand over to the sink; map its failures to statuses exporters retry (or not) correctly."""
@@ -341,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
         except BackpressureError as exc:
             delay = Duration()
             delay.FromNanoseconds(round(max(0.0, exc.retry_after_s) * 1e9))
-            raise _Reject(
+            raise RequestRejected(
                 503,
                 code_pb2.UNAVAILABLE,
                 str(exc),
@@ -349,98 +282,15 @@ class _Handler(BaseHTTPRequestHandler):
                 details=[error_details_pb2.RetryInfo(retry_delay=delay)],
             ) from None
         except InvalidInputError as exc:
-            raise _Reject(400, code_pb2.INVALID_ARGUMENT, str(exc)) from None
+            raise RequestRejected(400, code_pb2.INVALID_ARGUMENT, str(exc)) from None
         except Exception as exc:
             if isinstance(exc, TrajotelError):
                 log.warning("storing OTLP %s failed: %s", what, exc)
             else:
                 log.exception("storing OTLP %s failed", what)
-            raise _Reject(503, code_pb2.UNAVAILABLE, f"{what} not stored, retry later: {exc}") from None
-
-    # -- request body --
-
-    def _read_body(self) -> bytes:
-        """The body after Content-Encoding, enforcing the size limit before and after decompression."""
-        encoding = (self.headers.get("Content-Encoding") or "").strip().lower()
-        if encoding not in _GZIP and encoding not in _IDENTITY:
-            raise _Reject(
-                415,
-                code_pb2.INVALID_ARGUMENT,
-                f"Content-Encoding {_shown(encoding)} is not supported; use gzip or identity (none)",
-            )
-        raw = self._read_raw_body()
-        return _gunzip(raw, self.server.max_bytes) if encoding in _GZIP and raw else raw
-
-    def _read_raw_body(self) -> bytes:
-        if self._body_state != "unread":
-            return b""
-        limit = self.server.max_bytes
-        transfer = [c.strip().lower() for c in (self.headers.get("Transfer-Encoding") or "").split(",")]
-        lengths = self.headers.get_all("Content-Length") or []
-        self._body_state = "broken"  # until read completely
-        if transfer != [""]:
-            if transfer != ["chunked"]:
-                raise _Reject(
-                    501 if transfer[-1] == "chunked" else 400,
-                    code_pb2.INVALID_ARGUMENT,
-                    f"Transfer-Encoding {', '.join(transfer)} is not supported; use chunked",
-                    close=True,
-                )
-            if lengths:
-                self.close_connection = True  # both framings: RFC 9112 says close afterwards
-            body = self._read_chunked(limit)
-        elif lengths:
-            text = lengths[0].strip()
-            if len(set(lengths)) != 1 or not (text.isascii() and text.isdigit()):
-                raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"bad Content-Length {lengths}", close=True)
-            size = int(text)
-            if size > limit:
-                raise _too_large(limit, "request body", close=True)
-            body = self.rfile.read(size)
-            if len(body) != size:
-                raise _Reject(400, code_pb2.INVALID_ARGUMENT, "request body ended early", close=True)
-        else:
-            body = b""  # a request without framing headers has no body
-        self._body_state = "none"
-        return body
-
-    def _read_chunked(self, limit: int) -> bytes:
-        def bad(why: str) -> _Reject:
-            return _Reject(400, code_pb2.INVALID_ARGUMENT, f"malformed chunked body: {why}", close=True)
-
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(_MAX_LINE + 1)
-            if not line.endswith(b"\n"):
-                raise bad("chunk-size line too long or body ended early")
-            size_text = line.split(b";", 1)[0].strip()
-            if not _HEX.fullmatch(size_text):
-                raise bad(f"chunk size {size_text[:20]!r} is not hex")
-            size = int(size_text, 16)
-            if size == 0:
-                break
-            total += size
-            if total > limit:
-                raise _too_large(limit, "request body", close=True)
-            chunk = self.rfile.read(size)
-            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
-                raise bad("chunk shorter than its declared size")
-            parts.append(chunk)
-        for _ in range(_MAX_TRAILERS):
-            line = self.rfile.readline(_MAX_LINE + 1)
-            if line in (b"\r\n", b"\n"):
-                return b"".join(parts)
-            if not line.endswith(b"\n"):
-                raise bad("trailer line too long or body ended early")
-        raise bad("too many trailer fields")
-
-    def _discard_body(self) -> None:
-        """Consume an unneeded body so the connection can carry the next request."""
-        try:
-            self._read_raw_body()
-        except _Reject:
-            self.close_connection = True
+            raise RequestRejected(
+                503, code_pb2.UNAVAILABLE, f"{what} not stored, retry later: {exc}"
+            ) from None
 
     # -- responses --
 
@@ -449,13 +299,13 @@ class _Handler(BaseHTTPRequestHandler):
             return HttpResponse(status, JSON, otlp_json.encode(message))
         return HttpResponse(status, PROTOBUF, message.SerializeToString())
 
-    def _send_status(self, rejection: _Reject) -> None:
+    def _send_status(self, rejection: RequestRejected) -> None:
         status = status_pb2.Status(code=rejection.code, message=rejection.message)
         for detail in rejection.details:
             packed = AnyProto()
             packed.Pack(detail)
             status.details.append(packed)
-        content_type = _media_type(self.headers.get("Content-Type"))
+        content_type = media_type(self.headers.get("Content-Type"))
         # OTLP clients get the Status in their own encoding; anyone else (curl) gets JSON.
         response = self._encoded(rejection.status, status, PROTOBUF if content_type == PROTOBUF else JSON)
         response.headers.update(rejection.headers)
@@ -464,9 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _send(self, response: HttpResponse) -> None:
-        if self._body_state == "unread":
-            self._discard_body()
-        if self._body_state == "broken":
+        if self._body.state == "unread" and not self._body.discard(self.headers):
+            self.close_connection = True
+        if self._body.state == "broken" or self._body.must_close:
             self.close_connection = True
         if self.server.stopping:
             self.close_connection = True
@@ -481,25 +331,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
         self.wfile.flush()
-        if self._body_state == "broken":
-            self._linger()
-
-    def _linger(self) -> None:
-        """Close after the client has read our response, not while it is still sending.
-
-        Closing a socket with unread request data makes the kernel send a reset, and the client
-        then loses our status response. Half-close, drain a bounded amount, then let it close.
-        """
-        deadline = time.monotonic() + _LINGER_TIMEOUT_S
-        drained = 0
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_WR)
-            while drained < _LINGER_BYTES and (remaining := deadline - time.monotonic()) > 0:
-                self.connection.settimeout(remaining)
-                chunk = self.rfile.read1(1024 * 1024)
-                if not chunk:
-                    break
-                drained += len(chunk)
+        if self._body.state == "broken":
+            self._body.linger(self.connection)
 
 
 def _retry_after(exc: BackpressureError) -> str:
