@@ -19,9 +19,8 @@ from trajotel.assemble.model import (
     Trajectory,
     Turn,
     Usage,
-    json_to_value,
-    value_to_json,
 )
+from trajotel.assemble.model_proto import json_to_value, value_to_json
 from trajotel.errors import InvalidInputError
 from trajotel.proto.trajotel.v1 import trajectory_pb2
 
