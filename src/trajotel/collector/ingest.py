@@ -246,8 +246,7 @@ class StoreWriter:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stop_event.set()
-        with self.spool._data:
-            self.spool._data.notify_all()
+        self.spool.wake_readers()
         for thread in self._threads:
             thread.join(timeout_s)
         if self._pool is not None:

@@ -222,8 +222,7 @@ class Spool:
                 self._durable = Position(self._segment, self._size)
         if self.fsync:
             self._wait_synced(my_seq)
-        with self._data:
-            self._data.notify_all()
+        self.wake_readers()
 
     def _rotate(self) -> None:
         if self.fsync:
@@ -309,6 +308,11 @@ class Spool:
         with self._data:
             self._data.wait(timeout)
 
+    def wake_readers(self) -> None:
+        """End every ``wait_for_data`` now (new data, or shutting down)."""
+        with self._data:
+            self._data.notify_all()
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
@@ -317,5 +321,4 @@ class Spool:
             if self.fsync:
                 os.fdatasync(self._fd)
             os.close(self._fd)
-        with self._data:
-            self._data.notify_all()
+        self.wake_readers()
