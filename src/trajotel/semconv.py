@@ -79,6 +79,15 @@ TRAJOTEL_TASK = "trajotel.task"
 TRAJOTEL_TENANT = "trajotel.tenant"
 TRAJOTEL_OUTCOME = "trajotel.outcome"
 TRAJOTEL_REWARD = "trajotel.reward"
+TRAJOTEL_OUTCOME_REASON = "trajotel.outcome.reason"
+TRAJOTEL_REWARD_REASON = "trajotel.reward.reason"
+# User metadata of a trajectory: one string attribute per key, ``trajotel.metadata.<key>``.
+TRAJOTEL_METADATA_PREFIX = "trajotel.metadata."
+# The only values of trajotel.outcome the collector takes as explicit (anything else is ignored).
+OUTCOME_LABELS = ("success", "partial", "failure")
+
+# --- tool types (gen_ai.tool.type) -------------------------------------------------------
+TOOL_TYPE_FUNCTION = "function"
 
 # --- message part types (GenAI conventions) ---------------------------------------
 PART_TEXT = "text"
