@@ -215,3 +215,55 @@ def test_worker_processes_survive_a_killed_worker_without_losing_records(
         writer._pool.shutdown(wait=True)
     expected = sum(len(run.spans) for run in runs)
     assert store.query("SELECT count(), uniqExact(SpanId) FROM spans").rows == [[expected, expected]]
+
+
+def test_the_trajectory_api_feeds_the_assembler(store: Store, tmp_path: Path) -> None:
+    """trajotel.trajectory() / @trajotel.tool spans become a trajectory with task, outcome, reward."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import trajotel
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    @trajotel.tool(tracer_provider=provider)
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    with trajotel.trajectory(task="What is 2 + 3?", agent="calc", tracer_provider=provider) as t:
+        chat = provider.get_tracer("test").start_span(
+            "chat m",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "m",
+                "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"tool_call","id":"c1",'
+                '"name":"add","arguments":{"a":2,"b":3}}],"finish_reason":"tool_call"}]',
+            },
+        )
+        chat.end()
+        with trajotel.tool_call("c1"):
+            assert add(2, 3) == 5
+        t.outcome("success", reason="checked")
+        trajotel.reward(0.75)
+
+    _spool, sink, writer, worker = _pipeline(store, tmp_path / "spool")
+    sink.export_traces(encode_spans(exporter.get_finished_spans()))
+    _drain(writer)
+    worker.tick(now=time.monotonic() + LATER)
+    trace_id = format(exporter.get_finished_spans()[0].context.trace_id, "032x")
+    trajectory = read_trajectory(store, trace_id)
+    assert trajectory is not None
+    assert (trajectory.task, trajectory.agent_name, trajectory.reward) == ("What is 2 + 3?", "calc", 0.75)
+    assert (trajectory.outcome.label, trajectory.outcome.source) == ("success", "explicit")
+    (call,) = trajectory.turns[0].tool_calls
+    assert (call.name, call.arguments, call.result, call.result_source) == (
+        "add",
+        {"a": 2, "b": 3},
+        5,
+        "execute_tool_span",
+    )
