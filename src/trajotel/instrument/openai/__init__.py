@@ -3,12 +3,13 @@
     from trajotel.instrument.openai import OpenAIInstrumentor
     OpenAIInstrumentor().instrument(tracer_provider=provider)  # or opentelemetry-instrument
 
-Covered: ``client.chat.completions.create`` (sync), directly or through ``with_raw_response``,
-one ``chat {model}`` CLIENT span per call, current during the HTTP request.
+Covered: ``chat.completions.create`` of ``OpenAI`` and ``AsyncOpenAI``, streamed or not, directly
+or through ``with_raw_response``: one ``chat {model}`` CLIENT span per call, current during the
+HTTP request only. See ``trajotel.instrument.openai.wrappers`` for what streams record.
 
-Not covered yet (later issues): ``stream=True`` calls pass through untouched with no span; the
-async client, ``chat.completions.parse`` and the Responses API are not wrapped; calls through
-``with_streaming_response`` get a span without response attributes (the body is unread when
+Not covered yet (later issues): ``chat.completions.parse`` and the Responses API are not
+wrapped; calls through ``with_streaming_response``, and streamed calls through
+``with_raw_response``, get a span without response attributes (the body is unread when
 ``create`` returns). ``with_raw_response`` binds ``create`` on first access, so a client whose
 ``with_raw_response`` was used before ``instrument()`` keeps calling the unwrapped method.
 
@@ -27,7 +28,11 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
 from trajotel import __version__
-from trajotel.instrument.openai.wrappers import InstrumentationState, chat_completions_create
+from trajotel.instrument.openai.wrappers import (
+    InstrumentationState,
+    async_chat_completions_create,
+    chat_completions_create,
+)
 
 __all__ = ["OpenAIInstrumentor"]
 
@@ -39,7 +44,7 @@ _COMPLETIONS_MODULE = "openai.resources.chat.completions"
 
 
 class OpenAIInstrumentor(BaseInstrumentor):
-    """Records ``chat.completions.create`` calls as GenAI ``chat`` spans."""
+    """Records ``chat.completions.create`` calls (sync and async) as GenAI ``chat`` spans."""
 
     _state: InstrumentationState | None = None
 
@@ -57,6 +62,11 @@ class OpenAIInstrumentor(BaseInstrumentor):
             wrapt.wrap_function_wrapper(
                 _COMPLETIONS_MODULE, "Completions.create", chat_completions_create(tracer, state)
             )
+            wrapt.wrap_function_wrapper(
+                _COMPLETIONS_MODULE,
+                "AsyncCompletions.create",
+                async_chat_completions_create(tracer, state),
+            )
             self._state = state
         except Exception:
             # A broken instrumentation must not stop the agent (or opentelemetry-instrument).
@@ -67,8 +77,9 @@ class OpenAIInstrumentor(BaseInstrumentor):
             self._state.active = False
             self._state = None
         try:
-            from openai.resources.chat.completions import Completions
+            from openai.resources.chat.completions import AsyncCompletions, Completions
 
             unwrap(Completions, "create")
+            unwrap(AsyncCompletions, "create")
         except Exception:
             logger.warning("trajotel: could not uninstrument openai", exc_info=True)

@@ -1,6 +1,16 @@
-"""The wrapper around ``Completions.create``: one ``chat {model}`` CLIENT span per call.
+"""The wrappers of ``Completions.create`` and ``AsyncCompletions.create``: one ``chat {model}``
+CLIENT span per call, sync or async, streamed or not (both share the same span code).
 
-Streaming calls (``stream=True``) pass through untouched for now: they get no span.
+A streamed call (``stream=True``) returns the SDK's ``Stream`` / ``AsyncStream`` inside a
+transparent proxy (``trajotel.instrument.streams``) that records into the call's span as the
+caller reads: the assembled output of each choice (text, reasoning, tool calls joined from their
+deltas), finish reasons, response id and model, usage when the server sent it
+(``stream_options.include_usage``) and ``gen_ai.response.time_to_first_chunk``. The span ends
+once, when the stream is exhausted, fails, is closed, leaves its ``with`` block or is garbage
+collected. It is current during the HTTP call that opens the stream, not while the caller reads.
+Streamed calls through ``with_raw_response`` / ``with_streaming_response`` return no stream
+object to wrap: their span ends at once, without response attributes.
+
 Every instrumentation step runs through ``genai.safe_call``, so a bug here is logged and the
 agent's call returns (or raises) exactly what it would without instrumentation.
 """
@@ -8,6 +18,7 @@ agent's call returns (or raises) exactly what it would without instrumentation.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -15,7 +26,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from trajotel import semconv as sc
-from trajotel.instrument import genai
+from trajotel.instrument import genai, streams
 
 PROVIDER_NAME = "openai"
 
@@ -38,26 +49,102 @@ def chat_completions_create(tracer: Tracer, state: InstrumentationState) -> Call
     """A wrapt wrapper for ``Completions.create``."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
-        if not state.active or genai.safe_call(_is_streaming, kwargs, default=True):
+        if not state.active:
             return wrapped(*args, **kwargs)
         kwargs = _readable(kwargs)
-        capture = genai.safe_call(genai.content_capture_mode, default=genai.ContentCapture.NO_CONTENT)
-        span = genai.safe_call(_start_span, tracer, instance, kwargs, capture)
-        if span is None:
+        call = genai.safe_call(_Call.start, tracer, instance, kwargs)
+        if call is None:
             return wrapped(*args, **kwargs)
-        token = genai.safe_call(_attach, span)
+        token = genai.safe_call(_attach, call.span)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            genai.safe_call(_end_with_error, span, exc)
+            genai.safe_call(_end_with_error, call.span, exc)
             raise
         finally:
             if token is not None:
                 genai.safe_call(context.detach, token)
-        genai.safe_call(_end_with_result, span, result, capture)
-        return result
+        return call.finish(result)
 
     return wrapper
+
+
+def async_chat_completions_create(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
+    """A wrapt wrapper for ``AsyncCompletions.create``: the same span as the sync wrapper."""
+
+    async def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ):
+        if not state.active:
+            return await wrapped(*args, **kwargs)
+        kwargs = _readable(kwargs)
+        call = genai.safe_call(_Call.start, tracer, instance, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        # Attached and detached in this coroutine, around the HTTP call only: the same context.
+        token = genai.safe_call(_attach, call.span)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            genai.safe_call(_end_with_error, call.span, exc)
+            raise
+        finally:
+            if token is not None:
+                genai.safe_call(context.detach, token)
+        return call.finish(result)
+
+    return wrapper
+
+
+class _Call:
+    """One instrumented ``create`` call: its span and what is needed to finish it."""
+
+    def __init__(self, span: Span, capture: genai.ContentCapture, streaming: bool) -> None:
+        self.span = span
+        self.capture = capture
+        self.streaming = streaming
+        # time_to_first_chunk counts from here: the request is about to be sent.
+        self.started = time.perf_counter()
+
+    @classmethod
+    def start(cls, tracer: Tracer, instance: Any, kwargs: Mapping[str, Any]) -> _Call:
+        capture = genai.safe_call(genai.content_capture_mode, default=genai.ContentCapture.NO_CONTENT)
+        capture = capture or genai.ContentCapture.NO_CONTENT
+        streaming = bool(genai.safe_call(_is_streaming, kwargs, default=False))
+        return cls(_start_span(tracer, instance, kwargs, capture), capture, streaming)
+
+    def finish(self, result: Any) -> Any:
+        """End the span now, or hand it to a stream proxy that ends it; return what to return."""
+        if self.streaming:
+            proxy = genai.safe_call(self._stream_proxy, result)
+            if proxy is not None:
+                return proxy
+            # Not a stream object (``with_raw_response`` / ``with_streaming_response``): its body
+            # is the caller's to read, so the span ends with the request attributes only.
+            genai.safe_call(self.span.end)
+            return result
+        genai.safe_call(_end_with_result, self.span, result, self.capture)
+        return result
+
+    def _stream_proxy(self, result: Any) -> Any:
+        import openai  # loaded already: it just returned ``result``
+
+        if isinstance(result, openai.AsyncStream):
+            proxy_class: type[Any] = streams.AsyncStreamProxy
+        elif isinstance(result, openai.Stream):
+            proxy_class = streams.SyncStreamProxy
+        else:
+            return None
+        capture = self.capture
+
+        def on_finish(span: Span, completion: dict[str, Any]) -> None:
+            genai.safe_call(_set_response_attributes, span, completion)
+            if capture.on_span and completion["choices"]:
+                genai.safe_call(_set_output_content, span, completion)
+
+        accumulator = streams.ChatChunkAccumulator(on_finish, keep_content=capture.on_span)
+        stream_span = streams.StreamSpan(self.span, accumulator, self.started, _record_error)
+        return proxy_class(result, stream_span)
 
 
 def _is_streaming(kwargs: Mapping[str, Any]) -> bool:
@@ -158,13 +245,17 @@ def _set_input_content(span: Span, kwargs: Mapping[str, Any]) -> None:
         genai.set_attributes(span, {sc.GEN_AI_TOOL_DEFINITIONS: genai.to_json(definitions)})
 
 
+def _record_error(span: Span, exc: BaseException) -> None:
+    import openai  # the SDK is loaded already: the exception came from it
+
+    # An HTTP error is best told apart by its status code ("429", "500", ...).
+    status = getattr(exc, "status_code", None) if isinstance(exc, openai.APIStatusError) else None
+    genai.record_error(span, exc, str(status) if status is not None else None)
+
+
 def _end_with_error(span: Span, exc: BaseException) -> None:
     try:
-        import openai  # the SDK is loaded already: the exception came from it
-
-        # An HTTP error is best told apart by its status code ("429", "500", ...).
-        status = getattr(exc, "status_code", None) if isinstance(exc, openai.APIStatusError) else None
-        genai.record_error(span, exc, str(status) if status is not None else None)
+        _record_error(span, exc)
     finally:
         span.end()
 

@@ -1,0 +1,318 @@
+"""Streamed responses: one span per stream, fed chunk by chunk and ended exactly once.
+
+A provider wrapper starts its span, makes the HTTP call, then hands the SDK's stream object to
+``SyncStreamProxy`` / ``AsyncStreamProxy`` with a ``StreamSpan``. The proxy forwards everything
+(iteration, ``close()``, context managers, attributes; ``isinstance`` still sees the SDK class)
+and reports each chunk and the end of the stream to the ``StreamSpan``, which ends the span on
+the first of: exhaustion, an exception while iterating, ``close()``, context-manager exit, or the
+proxy being garbage collected.
+
+The span is never made current while the caller iterates: a context attached in one place and
+detached in another (another task, a finalizer) is exactly what produces "Failed to detach
+context" errors, and the caller's own spans must not nest under ours.
+
+``ChatChunkAccumulator`` assembles OpenAI chat-completion chunks (the format most providers and
+OpenAI-compatible servers stream) into the shape of a non-streamed completion, so the
+non-streaming span code can read it unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import wrapt
+from opentelemetry.trace import Span
+
+from trajotel import semconv as sc
+from trajotel.instrument import genai
+
+__all__ = [
+    "AsyncStreamProxy",
+    "ChatChunkAccumulator",
+    "ChunkAccumulator",
+    "StreamSpan",
+    "SyncStreamProxy",
+]
+
+
+class ChunkAccumulator(Protocol):
+    """What a ``StreamSpan`` feeds chunks to, and asks to record them at the end."""
+
+    def add(self, chunk: Any) -> None: ...
+
+    def finish(self, span: Span) -> None: ...
+
+
+class StreamSpan:
+    """The span of one stream: records chunks, ends exactly once, never raises.
+
+    It holds no reference to the proxy, so a finalizer of the proxy can end it.
+    """
+
+    def __init__(
+        self,
+        span: Span,
+        accumulator: ChunkAccumulator,
+        started: float,
+        record_error: Callable[[Span, BaseException], None] = genai.record_error,
+    ) -> None:
+        self.span = span
+        self._accumulator = accumulator
+        self._started = started  # time.perf_counter() just before the request was sent
+        self._first_chunk: float | None = None
+        self._record_error = record_error
+        self._lock = threading.Lock()  # a finalizer may run on any thread
+        self._ended = False
+
+    def chunk(self, chunk: Any) -> None:
+        if self._ended:
+            return  # chunks read after close() (or a failure) belong to no span
+        if self._first_chunk is None:
+            self._first_chunk = time.perf_counter()
+        genai.safe_call(self._accumulator.add, chunk)
+
+    def end(self, exc: BaseException | None = None) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        try:
+            if self._first_chunk is not None:
+                ttfc = max(0.0, self._first_chunk - self._started)
+                genai.safe_call(self.span.set_attribute, sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, ttfc)
+            genai.safe_call(self._accumulator.finish, self.span)
+            if exc is not None:
+                genai.safe_call(self._record_error, self.span, exc)
+        finally:
+            genai.safe_call(self.span.end)
+
+
+def _end_abandoned(stream_span: StreamSpan) -> None:
+    # Runs from the garbage collector or at interpreter exit: must never raise.
+    genai.safe_call(stream_span.end)
+
+
+class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A transparent proxy of a synchronous SDK stream that reports to a ``StreamSpan``."""
+
+    def __init__(self, wrapped: Any, stream_span: StreamSpan) -> None:
+        super().__init__(wrapped)
+        # ``_self_`` attributes stay on the proxy; any other name would be set on the stream.
+        self._self_stream_span = stream_span
+        self._self_finalizer = weakref.finalize(self, _end_abandoned, stream_span)
+
+    def __next__(self) -> Any:
+        try:
+            chunk = self.__wrapped__.__next__()
+        except StopIteration:
+            self._self_stream_span.end()
+            raise
+        except BaseException as exc:
+            self._self_stream_span.end(exc)
+            raise
+        self._self_stream_span.chunk(chunk)
+        return chunk
+
+    def __iter__(self) -> Any:
+        # A generator, as the SDK's own ``__iter__``: leaving a ``for`` loop early (``break``)
+        # closes this generator only, and the stream can still be read or closed afterwards.
+        while True:
+            try:
+                chunk = self.__next__()
+            except StopIteration:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_stream_span.end()
+
+    def __enter__(self) -> Any:
+        entered = self.__wrapped__.__enter__()
+        # The SDK returns the stream itself; handing that out would bypass the proxy.
+        return self if entered is self.__wrapped__ else entered
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            self._self_stream_span.end()
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """A transparent proxy of an asynchronous SDK stream that reports to a ``StreamSpan``."""
+
+    def __init__(self, wrapped: Any, stream_span: StreamSpan) -> None:
+        super().__init__(wrapped)
+        self._self_stream_span = stream_span
+        self._self_finalizer = weakref.finalize(self, _end_abandoned, stream_span)
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            self._self_stream_span.end()
+            raise
+        except BaseException as exc:
+            self._self_stream_span.end(exc)
+            raise
+        self._self_stream_span.chunk(chunk)
+        return chunk
+
+    async def __aiter__(self) -> Any:
+        # An async generator, as the SDK's own ``__aiter__`` (see SyncStreamProxy.__iter__).
+        while True:
+            try:
+                chunk = await self.__anext__()
+            except StopAsyncIteration:
+                return
+            yield chunk
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_stream_span.end()
+
+    async def aclose(self) -> None:
+        # The SDK's aclose() calls its own close(), which would bypass the proxy.
+        await self.close()
+
+    async def __aenter__(self) -> Any:
+        entered = await self.__wrapped__.__aenter__()
+        return self if entered is self.__wrapped__ else entered
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            self._self_stream_span.end()
+
+
+# --- OpenAI chat-completion chunks ---------------------------------------------------------
+
+
+class _ToolCall:
+    __slots__ = ("arguments", "id", "name", "type")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.type: str | None = None
+        self.name: str | None = None
+        self.arguments: list[str] = []
+
+    def add(self, delta: Any, function: Any) -> None:
+        # Only the first delta of a call carries its id and name; some servers repeat them in
+        # every delta, so the first value wins instead of being concatenated.
+        self.id = self.id or genai.field(delta, "id")
+        self.type = self.type or genai.field(delta, "type")
+        self.name = self.name or genai.field(function, "name")
+        arguments = genai.field(function, "arguments")
+        if isinstance(arguments, str):
+            self.arguments.append(arguments)
+
+    def function(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": "".join(self.arguments)}
+
+
+class _Choice:
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.refusal: list[str] = []
+        self.tool_calls: dict[int, _ToolCall] = {}
+        self.function_call: _ToolCall | None = None
+        self.finish_reason: str | None = None
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content) or None}
+        if self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning)
+        if self.refusal:
+            message["refusal"] = "".join(self.refusal)
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": call.id, "type": call.type or "function", "function": call.function()}
+                for _, call in sorted(self.tool_calls.items())
+            ]
+        if self.function_call is not None:
+            message["function_call"] = self.function_call.function()
+        return message
+
+
+class ChatChunkAccumulator:
+    """Assembles OpenAI ``chat.completion.chunk`` objects (or dicts) into a completion dict.
+
+    ``keep_content=False`` keeps only what the span records without content (ids, finish
+    reasons, usage), so a stream's text is not held in memory for nothing.
+    """
+
+    def __init__(self, on_finish: Callable[[Span, dict[str, Any]], None], keep_content: bool = True) -> None:
+        self._on_finish = on_finish  # records the assembled completion on the span
+        self._keep_content = keep_content
+        self._choices: dict[int, _Choice] = {}
+        self._response: dict[str, Any] = {}
+        self._usage: Any = None
+
+    def add(self, chunk: Any) -> None:
+        for key in ("id", "model", "system_fingerprint", "service_tier"):
+            value = genai.field(chunk, key)
+            if value is not None:
+                self._response[key] = value
+        usage = genai.field(chunk, "usage")
+        if usage is not None:  # with include_usage, every chunk but the last has usage: null
+            self._usage = usage
+        for choice in genai.field(chunk, "choices") or ():
+            index = genai.field(choice, "index", 0)
+            state = self._choices.setdefault(index if isinstance(index, int) else 0, _Choice())
+            finish = genai.field(choice, "finish_reason")
+            if finish is not None:
+                state.finish_reason = finish
+            if self._keep_content:
+                self._add_delta(state, genai.field(choice, "delta"))
+
+    def _add_delta(self, state: _Choice, delta: Any) -> None:
+        if delta is None:
+            return
+        for name, pieces in (("content", state.content), ("refusal", state.refusal)):
+            value = genai.field(delta, name)
+            if isinstance(value, str) and value:
+                pieces.append(value)
+        # OpenAI-compatible servers disagree on the name (vLLM/DeepSeek vs OpenRouter).
+        for name in ("reasoning_content", "reasoning"):
+            value = genai.field(delta, name)
+            if isinstance(value, str) and value:
+                state.reasoning.append(value)
+                break
+        for call in genai.field(delta, "tool_calls") or ():
+            index = genai.field(call, "index", 0)
+            key = index if isinstance(index, int) else 0
+            state.tool_calls.setdefault(key, _ToolCall()).add(call, genai.field(call, "function"))
+        function_call = genai.field(delta, "function_call")  # pre-tools API
+        if function_call is not None:
+            state.function_call = state.function_call or _ToolCall()
+            state.function_call.add({}, function_call)
+
+    def completion(self) -> dict[str, Any]:
+        """What was streamed so far, shaped as a non-streamed ``chat.completion``.
+
+        ``usage`` is present only if the server sent it: absent usage must stay absent, not 0.
+        A choice whose stream was cut short has no finish reason.
+        """
+        result: dict[str, Any] = dict(self._response)
+        result["choices"] = [
+            {"index": index, "message": state.message(), "finish_reason": state.finish_reason}
+            for index, state in sorted(self._choices.items())
+        ]
+        if self._usage is not None:
+            result["usage"] = self._usage
+        return result
+
+    def finish(self, span: Span) -> None:
+        self._on_finish(span, self.completion())
