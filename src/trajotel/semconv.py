@@ -68,6 +68,13 @@ OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
 
+# --- GenAI client metrics ----------------------------------------------------------
+GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
+GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+TOKEN_TYPE_INPUT = "input"
+TOKEN_TYPE_OUTPUT = "output"
+
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 ERROR_TYPE = "error.type"
@@ -81,6 +88,11 @@ TRAJOTEL_OUTCOME = "trajotel.outcome"
 TRAJOTEL_REWARD = "trajotel.reward"
 TRAJOTEL_OUTCOME_REASON = "trajotel.outcome.reason"
 TRAJOTEL_REWARD_REASON = "trajotel.reward.reason"
+# Per-token output of an inference call, for training on trajectories (JSON arrays).
+TRAJOTEL_OUTPUT_LOGPROBS = "trajotel.output.logprobs"
+TRAJOTEL_OUTPUT_TOKENS = "trajotel.output.tokens"
+TRAJOTEL_PROMPT_TOKEN_IDS = "trajotel.prompt.token_ids"
+TRAJOTEL_OUTPUT_TOKEN_IDS = "trajotel.output.token_ids"
 # User metadata of a trajectory: one string attribute per key, ``trajotel.metadata.<key>``.
 TRAJOTEL_METADATA_PREFIX = "trajotel.metadata."
 # The only values of trajotel.outcome the collector takes as explicit (anything else is ignored).
@@ -100,6 +112,8 @@ PART_FILE = "file"
 
 # --- content capture switch --------------------------------------------------------
 ENV_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+# "module.path:function": a hook that redacts content before it is recorded.
+ENV_REDACT = "TRAJOTEL_REDACT"
 
 # --- defaults shared by the collector and the distro ---------------------------------
 DEFAULT_GRPC_PORT = 4317

@@ -5,15 +5,35 @@ speak. Every helper accepts plain dicts, TypedDicts or pydantic-style objects (t
 all three) and only reads them: the caller's objects are never mutated.
 
 This module runs inside users' agents, so it imports nothing from trajotel's collector side.
+
+Redaction hook: set ``TRAJOTEL_REDACT=module.path:function`` to run every content value through
+``function`` before it is recorded. The hook receives a dict of JSON values in the GenAI parts
+shape, with the keys ``input_messages`` and ``tool_definitions`` (when the request is recorded,
+at the span's start) or ``output_messages`` (at its end); it gets a copy, and returns the value
+to record (same keys; a key it drops is not recorded)::
+
+    def redact(content: dict) -> dict:
+        for message in content.get("input_messages", []) + content.get("output_messages", []):
+            for part in message["parts"]:
+                if part.get("type") == "text":
+                    part["content"] = EMAIL.sub("<email>", part["content"])
+        return content
+
+The hook is imported once, on first use. It fails closed: if it raises, returns something
+other than a dict, or cannot be imported, that content is not recorded (a warning or error is
+logged) and the raw content never is. Per-token outputs (``trajotel.output.tokens``, token ids)
+cannot be redacted by such a hook, so they are not recorded while a hook is configured.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import importlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -61,6 +81,103 @@ def content_capture_mode(environ: Mapping[str, str] | None = None) -> ContentCap
     # Someone tried to configure capture and got it wrong: err on the side of privacy.
     _warn_once(f"unknown {sc.ENV_CAPTURE_MESSAGE_CONTENT}={raw!r}; recording no message content")
     return ContentCapture.NO_CONTENT
+
+
+# --- redaction hook ------------------------------------------------------------------------
+
+RedactHook = Callable[[dict[str, Any]], Any]
+
+_CONTENT_ATTRIBUTES = {
+    "input_messages": sc.GEN_AI_INPUT_MESSAGES,
+    "output_messages": sc.GEN_AI_OUTPUT_MESSAGES,
+    "tool_definitions": sc.GEN_AI_TOOL_DEFINITIONS,
+}
+
+
+class _LoadFailed:
+    """The cached result of a hook path that could not be loaded: record no content."""
+
+
+_hooks: dict[str, RedactHook | _LoadFailed] = {}
+_hooks_lock = threading.Lock()
+_failed_hooks: set[int] = set()
+
+
+def redaction_configured(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return bool(env.get(sc.ENV_REDACT, "").strip())
+
+
+def _load_hook(spec: str) -> RedactHook | _LoadFailed:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        if not module_name or not attribute:
+            raise ValueError("expected 'module.path:function'")
+        target: Any = importlib.import_module(module_name)
+        for name in attribute.split("."):
+            target = getattr(target, name)
+        if not callable(target):
+            raise TypeError(f"{spec} is not callable")
+        hook: RedactHook = target
+        return hook
+    except Exception:
+        logger.error(
+            "trajotel: cannot load the redaction hook %s=%r; recording no message content",
+            sc.ENV_REDACT,
+            spec,
+            exc_info=True,
+        )
+        return _LoadFailed()
+
+
+def redaction_hook(environ: Mapping[str, str] | None = None) -> RedactHook | _LoadFailed | None:
+    """The configured hook (imported once per configured path), or None when none is set."""
+    env = os.environ if environ is None else environ
+    spec = env.get(sc.ENV_REDACT, "").strip()
+    if not spec:
+        return None
+    hook = _hooks.get(spec)
+    if hook is None:
+        with _hooks_lock:  # import once, even when the first calls race on several threads
+            hook = _hooks.get(spec)
+            if hook is None:
+                hook = _hooks[spec] = _load_hook(spec)
+    return hook
+
+
+def redact(content: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``content`` as the redaction hook returns it, or None when nothing may be recorded."""
+    hook = redaction_hook()
+    if hook is None:
+        return dict(content)
+    if isinstance(hook, _LoadFailed):
+        return None
+    # A JSON round trip gives the hook plain values it may mutate: the parts can hold the
+    # caller's own objects (tool parameters, ...), which must stay untouched.
+    copy = json.loads(to_json(dict(content)))
+    try:
+        result = hook(copy)
+    except Exception:
+        # A hook that fails on every call would flood the logs: one traceback, then debug lines.
+        level = logging.DEBUG if id(hook) in _failed_hooks else logging.WARNING
+        _failed_hooks.add(id(hook))
+        logger.log(level, "trajotel: the redaction hook %r raised; content not recorded", hook, exc_info=True)
+        return None
+    if not isinstance(result, Mapping):
+        kind = type(result).__name__
+        _warn_once(f"the redaction hook {hook!r} returned {kind}, not a dict; content not recorded")
+        return None
+    return dict(result)
+
+
+def record_content(span: Span, content: Mapping[str, Any]) -> None:
+    """Set the content attributes of ``content`` (keys as in ``_CONTENT_ATTRIBUTES``), redacted."""
+    redacted = redact(content)
+    if redacted is None:
+        return
+    for key, attribute in _CONTENT_ATTRIBUTES.items():
+        if key in content and redacted.get(key) is not None:
+            set_attributes(span, {attribute: to_json(redacted[key])})
 
 
 # --- safety --------------------------------------------------------------------------------

@@ -59,12 +59,15 @@ class StreamSpan:
         accumulator: ChunkAccumulator,
         started: float,
         record_error: Callable[[Span, BaseException], None] = genai.record_error,
+        on_end: Callable[[BaseException | None], None] | None = None,
     ) -> None:
         self.span = span
         self._accumulator = accumulator
         self._started = started  # time.perf_counter() just before the request was sent
         self._first_chunk: float | None = None
         self._record_error = record_error
+        # Called once after the accumulator has recorded (metrics need the whole stream).
+        self._on_end = on_end
         self._lock = threading.Lock()  # a finalizer may run on any thread
         self._ended = False
 
@@ -87,6 +90,8 @@ class StreamSpan:
             genai.safe_call(self._accumulator.finish, self.span)
             if exc is not None:
                 genai.safe_call(self._record_error, self.span, exc)
+            if self._on_end is not None:
+                genai.safe_call(self._on_end, exc)
         finally:
             genai.safe_call(self.span.end)
 
@@ -229,6 +234,8 @@ class _Choice:
         self.tool_calls: dict[int, _ToolCall] = {}
         self.function_call: _ToolCall | None = None
         self.finish_reason: str | None = None
+        self.logprobs: list[Any] = []  # logprobs.content entries, one per token
+        self.token_ids: list[int] = []  # vLLM ``return_token_ids``: generated ids, all chunks
 
     def message(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content) or None}
@@ -265,6 +272,9 @@ class ChatChunkAccumulator:
             value = genai.field(chunk, key)
             if value is not None:
                 self._response[key] = value
+        prompt_token_ids = genai.field(chunk, "prompt_token_ids")  # vLLM: first chunk only
+        if self._keep_content and prompt_token_ids is not None:
+            self._response["prompt_token_ids"] = prompt_token_ids
         usage = genai.field(chunk, "usage")
         if usage is not None:  # with include_usage, every chunk but the last has usage: null
             self._usage = usage
@@ -276,6 +286,20 @@ class ChatChunkAccumulator:
                 state.finish_reason = finish
             if self._keep_content:
                 self._add_delta(state, genai.field(choice, "delta"))
+            self._add_tokens(state, choice)
+
+    def _add_tokens(self, state: _Choice, choice: Any) -> None:
+        # Logprobs hold no content and are kept in every capture mode; token strings and ids
+        # are content, kept only with it (the span code decides what it records).
+        entries = genai.field(genai.field(choice, "logprobs"), "content")
+        if isinstance(entries, (list, tuple)):
+            if self._keep_content:
+                state.logprobs.extend(entries)
+            else:
+                state.logprobs.extend({"logprob": genai.field(entry, "logprob")} for entry in entries)
+        token_ids = genai.field(choice, "token_ids")
+        if self._keep_content and isinstance(token_ids, (list, tuple)):
+            state.token_ids.extend(token_ids)
 
     def _add_delta(self, state: _Choice, delta: Any) -> None:
         if delta is None:
@@ -306,13 +330,23 @@ class ChatChunkAccumulator:
         A choice whose stream was cut short has no finish reason.
         """
         result: dict[str, Any] = dict(self._response)
-        result["choices"] = [
-            {"index": index, "message": state.message(), "finish_reason": state.finish_reason}
-            for index, state in sorted(self._choices.items())
-        ]
+        result["choices"] = [self._choice(index, state) for index, state in sorted(self._choices.items())]
         if self._usage is not None:
             result["usage"] = self._usage
         return result
+
+    @staticmethod
+    def _choice(index: int, state: _Choice) -> dict[str, Any]:
+        choice: dict[str, Any] = {
+            "index": index,
+            "message": state.message(),
+            "finish_reason": state.finish_reason,
+        }
+        if state.logprobs:
+            choice["logprobs"] = {"content": state.logprobs}
+        if state.token_ids:
+            choice["token_ids"] = state.token_ids
+        return choice
 
     def finish(self, span: Span) -> None:
         self._on_finish(span, self.completion())

@@ -13,6 +13,14 @@ so any number of agents can share one server.
 Token usage is deterministic: ``prompt_tokens = 1 + len(compact JSON of messages) // 4``,
 ``completion_tokens = 1 + len(answer text + tool arguments) // 4``, cached tokens are half the
 prompt after the first step, reasoning tokens half the completion.
+
+Per-token output is deterministic too. With ``logprobs: true`` each choice carries
+``logprobs.content``: one entry per whitespace-separated piece of the answer text (or of the tool
+arguments when there is no text), logprob ``-(i % 10 + 1) / 100`` for the i-th. With
+``return_token_ids: true`` (vLLM's extra field) the response carries ``prompt_token_ids``
+(``1000 + i``, as many as ``prompt_tokens``) and each choice ``token_ids`` (``2000 + i``, as many
+as ``completion_tokens``). Streams carry them in chunks: a logprobs entry on each content
+chunk, ``prompt_token_ids`` on the first chunk, the choice's ``token_ids`` on its last chunk.
 """
 
 from __future__ import annotations
@@ -110,23 +118,46 @@ def _usage(request: Mapping[str, Any], step: Step, index: int) -> dict[str, Any]
     }
 
 
+def _logprobs(step: Step) -> dict[str, Any]:
+    text = step.content or "".join(_compact(arguments) for _, arguments in step.tool_calls)
+    tokens = re.findall(r"\S+\s*|\s+", text)
+    content = [
+        {"token": token, "logprob": -(i % 10 + 1) / 100, "bytes": list(token.encode()), "top_logprobs": []}
+        for i, token in enumerate(tokens)
+    ]
+    return {"content": content, "refusal": None}
+
+
 def completion(request: Mapping[str, Any], step: Step, index: int) -> dict[str, Any]:
     """A non-streaming ChatCompletion body for ``step`` (``n`` choices if requested)."""
     n = request.get("n") if isinstance(request.get("n"), int) and request.get("n", 0) > 0 else 1
     finish = step.finish_reason or ("tool_calls" if step.tool_calls else "stop")
-    return {
+    usage = _usage(request, step, index)
+    token_ids = request.get("return_token_ids") is True
+    choices = []
+    for i in range(n):
+        choice = {
+            "index": i,
+            "message": _message(step, index),
+            "logprobs": _logprobs(step) if request.get("logprobs") is True else None,
+            "finish_reason": finish,
+        }
+        if token_ids:
+            choice["token_ids"] = [2000 + t for t in range(usage["completion_tokens"])]
+        choices.append(choice)
+    body: dict[str, Any] = {
         "id": f"chatcmpl-fk{secrets.token_hex(8)}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.get("model"),
-        "choices": [
-            {"index": i, "message": _message(step, index), "logprobs": None, "finish_reason": finish}
-            for i in range(n)
-        ],
-        "usage": _usage(request, step, index),
+        "choices": choices,
+        "usage": usage,
         "system_fingerprint": "fp_fakellm",
         "service_tier": "default",
     }
+    if token_ids:
+        body["prompt_token_ids"] = [1000 + t for t in range(usage["prompt_tokens"])]
+    return body
 
 
 def chunks(request: Mapping[str, Any], body: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -136,17 +167,27 @@ def chunks(request: Mapping[str, Any], body: Mapping[str, Any]) -> list[dict[str
     with_usage = bool((request.get("stream_options") or {}).get("include_usage"))
     out = []
 
-    def emit(index: int, delta: dict[str, Any], finish: str | None = None) -> None:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-        out.append({**base, "choices": [choice], **({"usage": None} if with_usage else {})})
+    def emit(
+        index: int, delta: dict[str, Any], finish: str | None = None, top: Any = None, **extra: Any
+    ) -> None:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish, **extra}
+        out.append({**base, **(top or {}), "choices": [choice], **({"usage": None} if with_usage else {})})
 
+    # vLLM sends the prompt's token ids once, in the first chunk.
+    first_top = {"prompt_token_ids": body["prompt_token_ids"]} if "prompt_token_ids" in body else None
     for choice in body["choices"]:
         index, message = choice["index"], choice["message"]
-        emit(index, {"role": "assistant", "content": "", "refusal": None})
+        emit(index, {"role": "assistant", "content": "", "refusal": None}, top=None if out else first_top)
         if message.get("reasoning_content"):
             emit(index, {"reasoning_content": message["reasoning_content"]})
-        for piece in re.findall(r"\S+\s*|\s+", message.get("content") or ""):
-            emit(index, {"content": piece})
+        # With logprobs, each content piece carries its own entry (same split as _logprobs).
+        entries = (choice.get("logprobs") or {}).get("content") or []
+        pieces = re.findall(r"\S+\s*|\s+", message.get("content") or "")
+        for n, piece in enumerate(pieces):
+            if n < len(entries) and message.get("content"):
+                emit(index, {"content": piece}, logprobs={"content": [entries[n]], "refusal": None})
+            else:
+                emit(index, {"content": piece})
         for n, call in enumerate(message.get("tool_calls", [])):
             name, arguments = call["function"]["name"], call["function"]["arguments"]
             first = {
@@ -158,10 +199,107 @@ def chunks(request: Mapping[str, Any], body: Mapping[str, Any]) -> list[dict[str
             emit(index, {"tool_calls": [first]})
             for piece in (arguments[i : i + 8] for i in range(0, len(arguments), 8)):
                 emit(index, {"tool_calls": [{"index": n, "function": {"arguments": piece}}]})
-        emit(index, {}, choice["finish_reason"])
+        # Token ids all arrive with the last chunk of the choice (enough for a fake).
+        ids = {"token_ids": choice["token_ids"]} if "token_ids" in choice else {}
+        emit(index, {}, choice["finish_reason"], **ids)
     if with_usage:
         out.append({**base, "choices": [], "usage": body["usage"]})
     return out
+
+
+# --- Anthropic Messages API ----------------------------------------------------------------
+
+_TOOL_USE_ID = re.compile(r"toolu_fk(\d+)x\d+_[0-9a-f]+")
+
+# Scenario finish reasons are OpenAI's; the Messages API names them differently.
+_ANTHROPIC_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+def anthropic_step_index(body: str) -> int:
+    """The step of a Messages request: as ``step_index``, from the minted ``toolu_fk`` ids."""
+    steps = [int(m.group(1)) for m in _TOOL_USE_ID.finditer(body)]
+    return max(steps) + 1 if steps else 0
+
+
+def _anthropic_usage(request: Mapping[str, Any], step: Step, index: int) -> dict[str, int]:
+    """Deterministic usage whose three input counts sum to the prompt size.
+
+    ``prompt = 1 + len(compact JSON of system + messages) // 4``; a quarter of it is written to
+    the cache, and after the first step half of it is read from the cache.
+    """
+    prompt = 1 + len(_compact([request.get("system"), request.get("messages", [])])) // 4
+    produced = (step.content or "") + "".join(_compact(arguments) for _, arguments in step.tool_calls)
+    cache_read = prompt // 2 if index else 0
+    cache_write = prompt // 4
+    return {
+        "input_tokens": prompt - cache_read - cache_write,
+        "output_tokens": 1 + len(produced) // 4,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation_input_tokens": cache_write,
+    }
+
+
+def anthropic_message(request: Mapping[str, Any], step: Step, index: int) -> dict[str, Any]:
+    """A non-streaming Anthropic ``Message`` body for ``step``."""
+    content: list[dict[str, Any]] = []
+    if step.reasoning is not None:
+        content.append({"type": "thinking", "thinking": step.reasoning, "signature": "fk-signature"})
+    if step.content:
+        content.append({"type": "text", "text": step.content})
+    for n, (name, arguments) in enumerate(step.tool_calls):
+        tool_id = f"toolu_fk{index}x{n}_{secrets.token_hex(4)}"
+        content.append({"type": "tool_use", "id": tool_id, "name": name, "input": dict(arguments)})
+    default = "tool_calls" if step.tool_calls else "stop"
+    reason = step.finish_reason or default
+    return {
+        "id": f"msg_fk{secrets.token_hex(8)}",
+        "type": "message",
+        "role": "assistant",
+        "model": request.get("model"),
+        "content": content,
+        "stop_reason": _ANTHROPIC_STOP_REASONS.get(reason, reason),
+        "stop_sequence": None,
+        "usage": _anthropic_usage(request, step, index),
+    }
+
+
+def anthropic_events(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The SSE events that stream ``body``, in the order the Messages API sends them."""
+    usage = dict(body["usage"])
+    start_usage = {**usage, "output_tokens": 1}  # the real API reports a placeholder here
+    message = {**body, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": message}]
+    for i, block in enumerate(body["content"]):
+        kind = block["type"]
+        if kind == "text":
+            pieces = re.findall(r"\S+\s*|\s+", block["text"])
+            start = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+        elif kind == "thinking":
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [
+                {"type": "thinking_delta", "thinking": block["thinking"]},
+                {"type": "signature_delta", "signature": block["signature"]},
+            ]
+        else:
+            arguments = _compact(block["input"])
+            start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            deltas = [
+                {"type": "input_json_delta", "partial_json": arguments[j : j + 8]}
+                for j in range(0, len(arguments), 8)
+            ]
+        events.append({"type": "content_block_start", "index": i, "content_block": start})
+        events.extend({"type": "content_block_delta", "index": i, "delta": delta} for delta in deltas)
+        events.append({"type": "content_block_stop", "index": i})
+    events.append(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": body["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": usage["output_tokens"]},
+        }
+    )
+    events.append({"type": "message_stop"})
+    return events
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -190,7 +328,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             request = None
         self.server.owner._record(self, request)
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        if self.path.split("?", 1)[0].rstrip("/") == "/v1/messages":
+            self._anthropic_messages(request, raw)
+        elif self.path.rstrip("/") != "/v1/chat/completions":
             self._error(404, f"no route for POST {self.path}", "not_found")
         elif not isinstance(request, dict):
             self._error(400, "request body is not a JSON object", "invalid_request_error")
@@ -211,6 +351,43 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(chunks(request, body))
         else:
             self._json(200, body)
+
+    def _anthropic_messages(self, request: Any, raw: str) -> None:
+        """``POST /v1/messages``: the Anthropic Messages API, driven by the same scenarios."""
+        if not isinstance(request, dict):
+            self._anthropic_error(400, "request body is not a JSON object", "invalid_request_error")
+            return
+        scenarios = self.server.owner.scenarios
+        steps = scenarios.get(str(request.get("model")), scenarios["default"])
+        index = min(anthropic_step_index(raw), len(steps) - 1)
+        step = steps[index]
+        if step.status != 200:
+            kind = "api_error" if step.status >= 500 else "invalid_request_error"
+            self._anthropic_error(step.status, step.error, kind)
+            return
+        body = anthropic_message(request, step, index)
+        if request.get("stream"):
+            self._anthropic_stream(anthropic_events(body))
+        else:
+            self._json(200, body, {"request-id": f"req_fk{secrets.token_hex(6)}"})
+
+    def _anthropic_error(self, status: int, message: str, kind: str) -> None:
+        payload = {"type": "error", "error": {"type": kind, "message": message}}
+        # As for chat completions: no SDK retries of a scripted failure.
+        self._json(status, payload, {"x-should-retry": "false"})
+
+    def _anthropic_stream(self, events: Sequence[dict[str, Any]]) -> None:
+        # Anthropic's SSE names every event (``event: <type>``) and has no ``[DONE]`` sentinel.
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in events:
+            data = f"event: {event['type']}\ndata: {_compact(event)}\n\n".encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
     def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
         data = _compact(payload).encode()

@@ -13,6 +13,10 @@ wrapped; calls through ``with_streaming_response``, and streamed calls through
 ``create`` returns). ``with_raw_response`` binds ``create`` on first access, so a client whose
 ``with_raw_response`` was used before ``instrument()`` keeps calling the unwrapped method.
 
+Metrics: ``gen_ai.client.operation.duration`` and ``gen_ai.client.token.usage``, once per call
+(for streams, when the stream's span ends), from ``instrument(meter_provider=...)`` or the
+global meter provider; see ``trajotel.instrument.metrics``.
+
 Content (messages, tool definitions) follows OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
 read at every call; see ``trajotel.instrument.genai.content_capture_mode``.
 """
@@ -28,6 +32,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
 from trajotel import __version__
+from trajotel.instrument import genai
+from trajotel.instrument.metrics import GenAIClientMetrics
 from trajotel.instrument.openai.wrappers import (
     InstrumentationState,
     async_chat_completions_create,
@@ -59,13 +65,17 @@ class OpenAIInstrumentor(BaseInstrumentor):
                 __name__, __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL
             )
             state = InstrumentationState()
+            # Metrics are optional: without them the spans are still worth having.
+            metrics = genai.safe_call(GenAIClientMetrics, kwargs.get("meter_provider"), __name__)
             wrapt.wrap_function_wrapper(
-                _COMPLETIONS_MODULE, "Completions.create", chat_completions_create(tracer, state)
+                _COMPLETIONS_MODULE,
+                "Completions.create",
+                chat_completions_create(tracer, state, metrics),
             )
             wrapt.wrap_function_wrapper(
                 _COMPLETIONS_MODULE,
                 "AsyncCompletions.create",
-                async_chat_completions_create(tracer, state),
+                async_chat_completions_create(tracer, state, metrics),
             )
             self._state = state
         except Exception:

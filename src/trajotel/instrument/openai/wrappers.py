@@ -8,6 +8,14 @@ deltas), finish reasons, response id and model, usage when the server sent it
 (``stream_options.include_usage``) and ``gen_ai.response.time_to_first_chunk``. The span ends
 once, when the stream is exhausted, fails, is closed, leaves its ``with`` block or is garbage
 collected. It is current during the HTTP call that opens the stream, not while the caller reads.
+
+Per-token output of the first choice, when the server sent it (``logprobs=True``; vLLM's
+``return_token_ids``): ``trajotel.output.logprobs`` always, ``trajotel.output.tokens`` and
+``trajotel.prompt.token_ids`` / ``trajotel.output.token_ids`` only when content is captured on
+the span and no redaction hook is configured (a hook cannot rewrite them).
+
+Metrics (``trajotel.instrument.metrics``): one duration and, when the response has usage, two
+token-usage points per call, recorded when its span ends.
 Streamed calls through ``with_raw_response`` / ``with_streaming_response`` return no stream
 object to wrap: their span ends at once, without response attributes.
 
@@ -27,6 +35,7 @@ from opentelemetry.trace import Span, SpanKind, Tracer
 
 from trajotel import semconv as sc
 from trajotel.instrument import genai, streams
+from trajotel.instrument.metrics import GenAIClientMetrics
 
 PROVIDER_NAME = "openai"
 
@@ -45,21 +54,23 @@ class InstrumentationState:
         self.active = True
 
 
-def chat_completions_create(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
-    """A wrapt wrapper for ``Completions.create``."""
+def chat_completions_create(
+    tracer: Tracer, state: InstrumentationState, metrics: GenAIClientMetrics | None = None
+) -> Callable[..., Any]:
+    """A wrapt wrapper for ``Completions.create``; ``metrics`` records one operation per call."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
         if not state.active:
             return wrapped(*args, **kwargs)
         kwargs = _readable(kwargs)
-        call = genai.safe_call(_Call.start, tracer, instance, kwargs)
+        call = genai.safe_call(_Call.start, tracer, instance, kwargs, metrics)
         if call is None:
             return wrapped(*args, **kwargs)
         token = genai.safe_call(_attach, call.span)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            genai.safe_call(_end_with_error, call.span, exc)
+            call.fail(exc)
             raise
         finally:
             if token is not None:
@@ -69,7 +80,9 @@ def chat_completions_create(tracer: Tracer, state: InstrumentationState) -> Call
     return wrapper
 
 
-def async_chat_completions_create(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
+def async_chat_completions_create(
+    tracer: Tracer, state: InstrumentationState, metrics: GenAIClientMetrics | None = None
+) -> Callable[..., Any]:
     """A wrapt wrapper for ``AsyncCompletions.create``: the same span as the sync wrapper."""
 
     async def wrapper(
@@ -78,7 +91,7 @@ def async_chat_completions_create(tracer: Tracer, state: InstrumentationState) -
         if not state.active:
             return await wrapped(*args, **kwargs)
         kwargs = _readable(kwargs)
-        call = genai.safe_call(_Call.start, tracer, instance, kwargs)
+        call = genai.safe_call(_Call.start, tracer, instance, kwargs, metrics)
         if call is None:
             return await wrapped(*args, **kwargs)
         # Attached and detached in this coroutine, around the HTTP call only: the same context.
@@ -86,7 +99,7 @@ def async_chat_completions_create(tracer: Tracer, state: InstrumentationState) -
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            genai.safe_call(_end_with_error, call.span, exc)
+            call.fail(exc)
             raise
         finally:
             if token is not None:
@@ -99,19 +112,38 @@ def async_chat_completions_create(tracer: Tracer, state: InstrumentationState) -
 class _Call:
     """One instrumented ``create`` call: its span and what is needed to finish it."""
 
-    def __init__(self, span: Span, capture: genai.ContentCapture, streaming: bool) -> None:
+    def __init__(
+        self,
+        span: Span,
+        capture: genai.ContentCapture,
+        streaming: bool,
+        metrics: GenAIClientMetrics | None = None,
+        metric_attributes: Mapping[str, Any] | None = None,
+    ) -> None:
         self.span = span
         self.capture = capture
         self.streaming = streaming
-        # time_to_first_chunk counts from here: the request is about to be sent.
+        self.metrics = metrics
+        # Kept apart from the span: metrics are recorded even when the span is not sampled.
+        self.metric_attributes = dict(metric_attributes or {})
+        # time_to_first_chunk and the operation duration count from here: the request is about
+        # to be sent.
         self.started = time.perf_counter()
 
     @classmethod
-    def start(cls, tracer: Tracer, instance: Any, kwargs: Mapping[str, Any]) -> _Call:
+    def start(
+        cls,
+        tracer: Tracer,
+        instance: Any,
+        kwargs: Mapping[str, Any],
+        metrics: GenAIClientMetrics | None = None,
+    ) -> _Call:
         capture = genai.safe_call(genai.content_capture_mode, default=genai.ContentCapture.NO_CONTENT)
         capture = capture or genai.ContentCapture.NO_CONTENT
         streaming = bool(genai.safe_call(_is_streaming, kwargs, default=False))
-        return cls(_start_span(tracer, instance, kwargs, capture), capture, streaming)
+        attributes = genai.safe_call(_base_attributes, instance, kwargs, default={}) or {}
+        span = _start_span(tracer, instance, kwargs, capture)
+        return cls(span, capture, streaming, metrics, attributes)
 
     def finish(self, result: Any) -> Any:
         """End the span now, or hand it to a stream proxy that ends it; return what to return."""
@@ -121,10 +153,32 @@ class _Call:
                 return proxy
             # Not a stream object (``with_raw_response`` / ``with_streaming_response``): its body
             # is the caller's to read, so the span ends with the request attributes only.
+            genai.safe_call(self.record_metrics, None, None)
             genai.safe_call(self.span.end)
             return result
-        genai.safe_call(_end_with_result, self.span, result, self.capture)
+        response = genai.safe_call(response_view, result)
+        genai.safe_call(self.record_metrics, response, None)
+        genai.safe_call(_end_with_result, self.span, response, self.capture)
         return result
+
+    def fail(self, exc: BaseException) -> None:
+        """The call raised: record the failure (span and duration metric) and end the span."""
+        genai.safe_call(self.record_metrics, None, exc)
+        genai.safe_call(_end_with_error, self.span, exc)
+
+    def record_metrics(self, response: Any, exc: BaseException | None) -> None:
+        if self.metrics is None:
+            return
+        attributes = dict(self.metric_attributes)
+        response_model = genai.field(response, "model")
+        if isinstance(response_model, str):
+            attributes[sc.GEN_AI_RESPONSE_MODEL] = response_model
+        self.metrics.record(
+            time.perf_counter() - self.started,
+            attributes,
+            genai.field(response, "usage"),
+            error_type(exc) if exc is not None else None,
+        )
 
     def _stream_proxy(self, result: Any) -> Any:
         import openai  # loaded already: it just returned ``result``
@@ -136,14 +190,20 @@ class _Call:
         else:
             return None
         capture = self.capture
+        finished: list[dict[str, Any]] = []  # the assembled completion, for the metrics
 
         def on_finish(span: Span, completion: dict[str, Any]) -> None:
+            finished.append(completion)
             genai.safe_call(_set_response_attributes, span, completion)
             if capture.on_span and completion["choices"]:
                 genai.safe_call(_set_output_content, span, completion)
+            genai.safe_call(_set_token_attributes, span, completion, capture)
+
+        def on_end(exc: BaseException | None) -> None:
+            self.record_metrics(finished[0] if finished else None, exc)
 
         accumulator = streams.ChatChunkAccumulator(on_finish, keep_content=capture.on_span)
-        stream_span = streams.StreamSpan(self.span, accumulator, self.started, _record_error)
+        stream_span = streams.StreamSpan(self.span, accumulator, self.started, _record_error, on_end)
         return proxy_class(result, stream_span)
 
 
@@ -175,6 +235,17 @@ def _is_one_shot(value: Any) -> bool:
 def _attach(span: Span) -> object:
     # Current during the HTTP call, so HTTP client spans nest under the chat span.
     return context.attach(trace.set_span_in_context(span))
+
+
+def _base_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Operation, provider, request model and server: what both the span and metrics carry."""
+    model = kwargs.get("model")
+    return {
+        sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
+        sc.GEN_AI_PROVIDER_NAME: PROVIDER_NAME,
+        sc.GEN_AI_REQUEST_MODEL: model if isinstance(model, str) else None,
+        **genai.server_attributes(_base_url(instance)),
+    }
 
 
 def _start_span(
@@ -238,19 +309,22 @@ def request_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, An
 
 
 def _set_input_content(span: Span, kwargs: Mapping[str, Any]) -> None:
-    messages = genai.input_messages(kwargs.get("messages"))
-    genai.set_attributes(span, {sc.GEN_AI_INPUT_MESSAGES: genai.to_json(messages)})
+    content: dict[str, Any] = {"input_messages": genai.input_messages(kwargs.get("messages"))}
     if genai.is_given(kwargs.get("tools")):
-        definitions = genai.tool_definitions(kwargs.get("tools"))
-        genai.set_attributes(span, {sc.GEN_AI_TOOL_DEFINITIONS: genai.to_json(definitions)})
+        content["tool_definitions"] = genai.tool_definitions(kwargs.get("tools"))
+    genai.record_content(span, content)
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` of a failed call: the HTTP status ("429", "500", ...) or the class name."""
+    import openai  # the SDK is loaded already: the exception came from it
+
+    status = getattr(exc, "status_code", None) if isinstance(exc, openai.APIStatusError) else None
+    return str(status) if status is not None else type(exc).__qualname__
 
 
 def _record_error(span: Span, exc: BaseException) -> None:
-    import openai  # the SDK is loaded already: the exception came from it
-
-    # An HTTP error is best told apart by its status code ("429", "500", ...).
-    status = getattr(exc, "status_code", None) if isinstance(exc, openai.APIStatusError) else None
-    genai.record_error(span, exc, str(status) if status is not None else None)
+    genai.record_error(span, exc, error_type(exc))
 
 
 def _end_with_error(span: Span, exc: BaseException) -> None:
@@ -260,13 +334,14 @@ def _end_with_error(span: Span, exc: BaseException) -> None:
         span.end()
 
 
-def _end_with_result(span: Span, result: Any, capture: genai.ContentCapture) -> None:
+def _end_with_result(span: Span, response: Any, capture: genai.ContentCapture) -> None:
+    """End the span of a finished call; ``response`` is ``response_view`` of its result."""
     try:
-        response = genai.safe_call(response_view, result)
         if response is not None:
             genai.safe_call(_set_response_attributes, span, response)
             if capture.on_span:
                 genai.safe_call(_set_output_content, span, response)
+            genai.safe_call(_set_token_attributes, span, response, capture)
     finally:
         span.end()
 
@@ -306,4 +381,53 @@ def _set_response_attributes(span: Span, response: Any) -> None:
 
 def _set_output_content(span: Span, response: Any) -> None:
     messages = genai.output_messages(genai.field(response, "choices"))
-    genai.set_attributes(span, {sc.GEN_AI_OUTPUT_MESSAGES: genai.to_json(messages)})
+    genai.record_content(span, {"output_messages": messages})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int_list(value: Any) -> list[int] | None:
+    if isinstance(value, (list, tuple)) and all(_is_number(v) and isinstance(v, int) for v in value):
+        return list(value)
+    return None
+
+
+def _first_choice(response: Any) -> Any:
+    def index(choice: Any) -> int:
+        value = genai.field(choice, "index", 0)
+        return value if isinstance(value, int) else 0
+
+    choices = genai.field(response, "choices") or []
+    return min(choices, key=index, default=None)
+
+
+def _set_token_attributes(span: Span, response: Any, capture: genai.ContentCapture) -> None:
+    """Per-token output (logprobs, tokens, token ids) of the first choice, when the server sent it.
+
+    Logprobs carry no content and are always recorded. Token strings and ids are the content
+    itself: they follow the capture mode, and a redaction hook cannot rewrite them, so they are
+    not recorded while one is configured.
+    """
+    first = _first_choice(response)
+    entries = genai.field(genai.field(first, "logprobs"), "content")
+    attributes: dict[str, str] = {}
+    if isinstance(entries, (list, tuple)) and entries:
+        logprobs = [genai.field(entry, "logprob") for entry in entries]
+        if all(_is_number(v) for v in logprobs):
+            attributes[sc.TRAJOTEL_OUTPUT_LOGPROBS] = genai.to_json(logprobs)
+    if capture.on_span and not genai.redaction_configured():
+        if isinstance(entries, (list, tuple)) and entries:
+            tokens = [genai.field(entry, "token") for entry in entries]
+            if all(isinstance(t, str) for t in tokens):
+                attributes[sc.TRAJOTEL_OUTPUT_TOKENS] = genai.to_json(tokens)
+        # Extra fields of OpenAI-compatible servers (vLLM ``return_token_ids``): the SDK keeps
+        # unknown fields, so they read like any other.
+        prompt_ids = _int_list(genai.field(response, "prompt_token_ids"))
+        if prompt_ids:
+            attributes[sc.TRAJOTEL_PROMPT_TOKEN_IDS] = genai.to_json(prompt_ids)
+        output_ids = _int_list(genai.field(first, "token_ids"))
+        if output_ids:
+            attributes[sc.TRAJOTEL_OUTPUT_TOKEN_IDS] = genai.to_json(output_ids)
+    genai.set_attributes(span, attributes)
