@@ -1,5 +1,10 @@
 """A scripted fake OpenAI-compatible server (standard library only).
 
+It also speaks the Anthropic Messages API at ``POST /v1/messages`` (JSON or ``stream: true`` SSE;
+``anthropic.Anthropic(base_url="http://HOST:PORT")``), driven by the same scenarios: tool ids are
+``toolu_fk{step}x{n}_{random}`` and step selection works the same way; its usage splits the
+prompt into ``input_tokens`` + ``cache_read_input_tokens`` + ``cache_creation_input_tokens``.
+
     with FakeLLMServer() as llm:
         client = openai.OpenAI(base_url=llm.base_url, api_key="test")
 

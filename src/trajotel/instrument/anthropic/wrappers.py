@@ -1,0 +1,386 @@
+"""The wrappers of ``Messages.create`` and ``AsyncMessages.create``: one ``chat {model}`` CLIENT
+span per call, sync or async, streamed or not.
+
+A streamed call (``stream=True``) returns the SDK's ``Stream`` / ``AsyncStream`` inside the
+shared transparent proxy (``trajotel.instrument.streams``), fed to a ``MessageEventAccumulator``:
+the span ends once, when the stream is exhausted, fails, is closed or leaves its ``with`` block,
+carrying the assembled output message, stop reason, usage and time to first chunk.
+
+The anthropic SDK (2.x) starts its own ``anthropic.messages.create`` span for every call when a
+tracer provider exists; a trajectory needs exactly one turn per model call. While a wrapper runs,
+a context variable tells ``suppress_sdk_span`` (wrapping the SDK's ``start_api_call_span``) to
+return None, which the SDK documents as "the call goes on without a span". Only the calls that
+trajotel records lose the SDK's span, and clients built before ``instrument()`` are covered too,
+which the ``ANTHROPIC_OPEN_TELEMETRY`` variable (read at client construction) would not do.
+
+Every instrumentation step runs through ``genai.safe_call``: the agent's call returns (or raises)
+exactly what it would without instrumentation.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from opentelemetry import context, trace
+from opentelemetry.trace import Span, SpanKind, Tracer
+
+from trajotel import semconv as sc
+from trajotel.instrument import genai, streams
+from trajotel.instrument.anthropic import content as ac
+
+PROVIDER_NAME = "anthropic"
+
+# The SDK's span name of the calls trajotel records (create, and the stream helper it shares).
+SDK_SPAN_NAME = "anthropic.messages.create"
+
+# SDK parameters typed ``Iterable``: a generator must be read once, then handed on.
+_ITERABLE_PARAMS = ("messages", "tools", "system")
+
+# True while a trajotel wrapper makes its call: the SDK's own span for it is suppressed.
+_recording: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "trajotel_anthropic_recording", default=False
+)
+
+
+class InstrumentationState:
+    """Shared by an instrumentor and its wrappers; stale wrappers pass through once inactive."""
+
+    def __init__(self) -> None:
+        self.active = True
+
+
+def suppress_sdk_span(state: InstrumentationState) -> Callable[..., Any]:
+    """A wrapt wrapper for the SDK's ``start_api_call_span``: None for calls trajotel records."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        if state.active and _recording.get():
+            options = args[2] if len(args) > 2 else kwargs.get("options")
+            if getattr(options, "span_name", None) == SDK_SPAN_NAME:
+                return None
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def messages_create(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
+    """A wrapt wrapper for ``Messages.create``."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        if not state.active:
+            return wrapped(*args, **kwargs)
+        kwargs = _readable(kwargs)
+        return _traced(tracer, instance, kwargs, lambda: wrapped(*args, **kwargs))
+
+    return wrapper
+
+
+def async_messages_create(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
+    """A wrapt wrapper for ``AsyncMessages.create``: the same span as the sync wrapper."""
+
+    async def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ):
+        if not state.active:
+            return await wrapped(*args, **kwargs)
+        kwargs = _readable(kwargs)
+        return await _traced_async(tracer, instance, kwargs, lambda: wrapped(*args, **kwargs))
+
+    return wrapper
+
+
+# The private slot where the SDK's stream managers keep the request they make on ``__enter__``.
+_SYNC_MANAGER_REQUEST = "_MessageStreamManager__api_request"
+_ASYNC_MANAGER_REQUEST = "_AsyncMessageStreamManager__api_request"
+
+
+def messages_stream(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
+    """A wrapt wrapper for ``Messages.stream``: the span covers the request made on ``__enter__``.
+
+    The helper posts without going through ``create``, so the manager's request is wrapped
+    instead. A manager without the expected slot (another SDK version) is returned untouched.
+    """
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        manager = wrapped(*args, **kwargs)
+        if state.active:
+            genai.safe_call(_wrap_sync_manager, manager, tracer, instance, kwargs)
+        return manager
+
+    return wrapper
+
+
+def async_messages_stream(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
+    """A wrapt wrapper for ``AsyncMessages.stream`` (not a coroutine: it returns a manager)."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        manager = wrapped(*args, **kwargs)
+        if state.active:
+            genai.safe_call(_wrap_async_manager, manager, tracer, instance, kwargs)
+        return manager
+
+    return wrapper
+
+
+def _stream_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    # The SDK already holds the caller's arguments: a one-shot iterable must not be read here.
+    readable = {k: v for k, v in kwargs.items() if not (k in _ITERABLE_PARAMS and _is_one_shot(v))}
+    return {**readable, "stream": True}
+
+
+def _wrap_sync_manager(manager: Any, tracer: Tracer, instance: Any, kwargs: Mapping[str, Any]) -> None:
+    original = getattr(manager, _SYNC_MANAGER_REQUEST, None)
+    if not callable(original):
+        return
+    call_kwargs = _stream_kwargs(kwargs)
+    setattr(manager, _SYNC_MANAGER_REQUEST, lambda: _traced(tracer, instance, call_kwargs, original))
+
+
+def _wrap_async_manager(manager: Any, tracer: Tracer, instance: Any, kwargs: Mapping[str, Any]) -> None:
+    original = getattr(manager, _ASYNC_MANAGER_REQUEST, None)
+    if not inspect.isawaitable(original):
+        return
+    call_kwargs = _stream_kwargs(kwargs)
+    # The manager awaits this once, on ``__aenter__``, exactly as it would the original.
+    setattr(manager, _ASYNC_MANAGER_REQUEST, _traced_async(tracer, instance, call_kwargs, lambda: original))
+
+
+def _traced(tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], make_call: Callable[[], Any]) -> Any:
+    """Run ``make_call`` (the SDK request) inside a chat span; return or raise what it does."""
+    call = genai.safe_call(_Call.start, tracer, instance, kwargs)
+    if call is None:
+        return make_call()
+    token = genai.safe_call(_attach, call.span)
+    marker = _recording.set(True)
+    try:
+        result = make_call()
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    finally:
+        _recording.reset(marker)
+        if token is not None:
+            genai.safe_call(context.detach, token)
+    return call.finish(result)
+
+
+async def _traced_async(
+    tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], make_call: Callable[[], Awaitable[Any]]
+) -> Any:
+    """The async ``_traced``: the context is set and reset in this coroutine, around the call."""
+    call = genai.safe_call(_Call.start, tracer, instance, kwargs)
+    if call is None:
+        return await make_call()
+    token = genai.safe_call(_attach, call.span)
+    marker = _recording.set(True)
+    try:
+        result = await make_call()
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    finally:
+        _recording.reset(marker)
+        if token is not None:
+            genai.safe_call(context.detach, token)
+    return call.finish(result)
+
+
+class _Call:
+    """One instrumented ``create`` call: its span and what is needed to finish it."""
+
+    def __init__(self, span: Span, capture: genai.ContentCapture, streaming: bool) -> None:
+        self.span = span
+        self.capture = capture
+        self.streaming = streaming
+        self.started = time.perf_counter()  # time to first chunk counts from the request
+
+    @classmethod
+    def start(cls, tracer: Tracer, instance: Any, kwargs: Mapping[str, Any]) -> _Call:
+        capture = genai.safe_call(genai.content_capture_mode, default=genai.ContentCapture.NO_CONTENT)
+        capture = capture or genai.ContentCapture.NO_CONTENT
+        streaming = bool(kwargs.get("stream"))  # the SDK's "omit" sentinel is falsy
+        span = _start_span(tracer, instance, kwargs, capture)
+        return cls(span, capture, streaming)
+
+    def finish(self, result: Any) -> Any:
+        """End the span now, or hand it to a stream proxy that ends it; return what to return."""
+        if self.streaming:
+            proxy = genai.safe_call(self._stream_proxy, result)
+            if proxy is not None:
+                return proxy
+            # Not a stream object (``with_raw_response``...): its body is the caller's to read.
+            genai.safe_call(self.span.end)
+            return result
+        genai.safe_call(_end_with_result, self.span, _message_view(result), self.capture)
+        return result
+
+    def fail(self, exc: BaseException) -> None:
+        genai.safe_call(_end_with_error, self.span, exc)
+
+    def _stream_proxy(self, result: Any) -> Any:
+        import anthropic  # loaded already: it just returned ``result``
+
+        if isinstance(result, anthropic.AsyncStream):
+            proxy_class: type[Any] = streams.AsyncStreamProxy
+        elif isinstance(result, anthropic.Stream):
+            proxy_class = streams.SyncStreamProxy
+        else:
+            return None
+        capture = self.capture
+
+        def on_finish(span: Span, message: dict[str, Any]) -> None:
+            genai.safe_call(_set_response_attributes, span, message)
+            if capture.on_span and message.get("content"):
+                genai.safe_call(_set_output_content, span, message)
+
+        accumulator = ac.MessageEventAccumulator(on_finish, keep_content=capture.on_span)
+        stream_span = streams.StreamSpan(self.span, accumulator, self.started, _record_error)
+        return proxy_class(result, stream_span)
+
+
+def _readable(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Turn one-shot iterables into lists (in a copy) so both the span and the SDK can read them."""
+    one_shot = [k for k in _ITERABLE_PARAMS if genai.is_given(kwargs.get(k)) and _is_one_shot(kwargs[k])]
+    if not one_shot:
+        return kwargs
+    copy = dict(kwargs)
+    for key in one_shot:
+        copy[key] = list(copy[key])
+    return copy
+
+
+def _is_one_shot(value: Any) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, (list, tuple, Mapping, str, bytes))
+
+
+def _attach(span: Span) -> object:
+    # Current during the HTTP call, so HTTP client spans nest under the chat span.
+    return context.attach(trace.set_span_in_context(span))
+
+
+def _base_url(instance: Any) -> Any:
+    return getattr(getattr(instance, "_client", None), "base_url", None)
+
+
+def _number(value: Any) -> float | int | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def request_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Server and request-parameter attributes of a ``messages.create`` call."""
+    params = {key: value for key, value in kwargs.items() if genai.is_given(value)}
+    extra = params.get("extra_body")
+    if isinstance(extra, Mapping):
+        # anthropic 2.x dropped temperature/top_p/top_k from create()'s signature: callers send
+        # them in extra_body, which also wins over the named parameters in the request body.
+        params.update({key: value for key, value in extra.items() if genai.is_given(value)})
+    stop = params.get("stop_sequences")
+    return {
+        **genai.server_attributes(_base_url(instance)),
+        sc.GEN_AI_REQUEST_MAX_TOKENS: _number(params.get("max_tokens")),
+        sc.GEN_AI_REQUEST_TEMPERATURE: _number(params.get("temperature")),
+        sc.GEN_AI_REQUEST_TOP_P: _number(params.get("top_p")),
+        ac.GEN_AI_REQUEST_TOP_K: _number(params.get("top_k")),
+        sc.GEN_AI_REQUEST_STOP_SEQUENCES: list(stop) if isinstance(stop, (list, tuple)) else stop,
+    }
+
+
+def _start_span(
+    tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], capture: genai.ContentCapture
+) -> Span:
+    model = kwargs.get("model")
+    attributes = {
+        sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
+        sc.GEN_AI_PROVIDER_NAME: PROVIDER_NAME,
+        sc.GEN_AI_REQUEST_MODEL: model if isinstance(model, str) else None,
+    }
+    attributes.update(genai.safe_call(request_attributes, instance, kwargs, default={}) or {})
+    span = tracer.start_span(genai.span_name(sc.OP_CHAT, model), kind=SpanKind.CLIENT)
+    # From here on every step is guarded: the span exists and must reach span.end().
+    genai.safe_call(genai.set_attributes, span, attributes)
+    if capture.on_span:
+        genai.safe_call(_set_input_content, span, kwargs)
+    return span
+
+
+# The content keys of ``genai.record_content`` plus the system instructions, which the OpenAI
+# format carries as a message but Anthropic as a separate parameter.
+_CONTENT_ATTRIBUTES = {
+    "system_instructions": sc.GEN_AI_SYSTEM_INSTRUCTIONS,
+    "input_messages": sc.GEN_AI_INPUT_MESSAGES,
+    "tool_definitions": sc.GEN_AI_TOOL_DEFINITIONS,
+    "output_messages": sc.GEN_AI_OUTPUT_MESSAGES,
+}
+
+
+def record_content(span: Span, content: Mapping[str, Any]) -> None:
+    """Set content attributes through the redaction hook, failing closed as genai does."""
+    redacted = genai.redact(content)
+    if redacted is None:
+        return
+    for key, attribute in _CONTENT_ATTRIBUTES.items():
+        if key in content and redacted.get(key) is not None:
+            genai.set_attributes(span, {attribute: genai.to_json(redacted[key])})
+
+
+def _set_input_content(span: Span, kwargs: Mapping[str, Any]) -> None:
+    content: dict[str, Any] = {"input_messages": ac.input_messages(kwargs.get("messages"))}
+    system = ac.system_instructions(kwargs.get("system"))
+    if system:
+        content["system_instructions"] = system
+    if genai.is_given(kwargs.get("tools")):
+        content["tool_definitions"] = ac.tool_definitions(kwargs.get("tools"))
+    record_content(span, content)
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type``: the HTTP status ("429", "529", ...) or the exception's class name."""
+    status = getattr(exc, "status_code", None)
+    return str(status) if isinstance(status, int) else type(exc).__qualname__
+
+
+def _record_error(span: Span, exc: BaseException) -> None:
+    genai.record_error(span, exc, error_type(exc))
+
+
+def _end_with_error(span: Span, exc: BaseException) -> None:
+    try:
+        _record_error(span, exc)
+    finally:
+        span.end()
+
+
+def _message_view(result: Any) -> Any:
+    """The ``Message`` to read; a ``with_raw_response`` result is left unread (None).
+
+    Tested by ``type``: a raw response has a ``content`` too (its body's bytes).
+    """
+    return result if genai.field(result, "type") == "message" else None
+
+
+def _end_with_result(span: Span, message: Any, capture: genai.ContentCapture) -> None:
+    try:
+        if message is not None:
+            genai.safe_call(_set_response_attributes, span, message)
+            if capture.on_span:
+                genai.safe_call(_set_output_content, span, message)
+    finally:
+        span.end()
+
+
+def _set_response_attributes(span: Span, message: Any) -> None:
+    stop_reason = genai.field(message, "stop_reason")
+    attributes: dict[str, Any] = {
+        sc.GEN_AI_RESPONSE_ID: genai.field(message, "id"),
+        sc.GEN_AI_RESPONSE_MODEL: genai.field(message, "model"),
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: [ac.map_stop_reason(stop_reason)],
+        **ac.usage_attributes(genai.field(message, "usage")),
+    }
+    genai.set_attributes(span, attributes)
+
+
+def _set_output_content(span: Span, message: Any) -> None:
+    record_content(span, {"output_messages": ac.output_messages(message)})
