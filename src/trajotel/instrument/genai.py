@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from opentelemetry import context, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from trajotel import semconv as sc
@@ -246,6 +247,42 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return str(value)
+
+
+def is_one_shot(value: Any) -> bool:
+    # Anything not iterable is the SDK's to reject, exactly as it would without us.
+    return isinstance(value, Iterable) and not isinstance(value, (list, tuple, Mapping, str, bytes))
+
+
+def readable_kwargs(kwargs: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """Turn the one-shot iterables among ``names`` into lists (in a copy) so both the span and
+    the SDK can read them.
+
+    SDKs turn them into lists themselves, so the request is unchanged; if iterating the caller's
+    iterable raises, the exception is the one the SDK would have raised while iterating it.
+    """
+    one_shot = [k for k in names if is_given(kwargs.get(k)) and is_one_shot(kwargs[k])]
+    if not one_shot:
+        return kwargs
+    copy = dict(kwargs)
+    for key in one_shot:
+        copy[key] = list(copy[key])
+    return copy
+
+
+def attach_span(span: Span) -> object:
+    """Make ``span`` current (only around the HTTP call, so HTTP client spans nest under it)."""
+    return context.attach(trace.set_span_in_context(span))
+
+
+def client_base_url(resource: Any) -> Any:
+    """The ``base_url`` of the client an SDK resource (``client.chat.completions``...) belongs to."""
+    return getattr(getattr(resource, "_client", None), "base_url", None)
+
+
+def number(value: Any) -> float | int | None:
+    """A numeric request parameter, or None (bools are not numbers here)."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:

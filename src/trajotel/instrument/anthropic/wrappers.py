@@ -22,10 +22,10 @@ from __future__ import annotations
 import contextvars
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from opentelemetry import context, trace
+from opentelemetry import context
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from trajotel import semconv as sc
@@ -72,7 +72,7 @@ def messages_create(tracer: Tracer, state: InstrumentationState) -> Callable[...
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
         if not state.active:
             return wrapped(*args, **kwargs)
-        kwargs = _readable(kwargs)
+        kwargs = genai.readable_kwargs(kwargs, _ITERABLE_PARAMS)
         return _traced(tracer, instance, kwargs, lambda: wrapped(*args, **kwargs))
 
     return wrapper
@@ -86,7 +86,7 @@ def async_messages_create(tracer: Tracer, state: InstrumentationState) -> Callab
     ):
         if not state.active:
             return await wrapped(*args, **kwargs)
-        kwargs = _readable(kwargs)
+        kwargs = genai.readable_kwargs(kwargs, _ITERABLE_PARAMS)
         return await _traced_async(tracer, instance, kwargs, lambda: wrapped(*args, **kwargs))
 
     return wrapper
@@ -127,7 +127,7 @@ def async_messages_stream(tracer: Tracer, state: InstrumentationState) -> Callab
 
 def _stream_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     # The SDK already holds the caller's arguments: a one-shot iterable must not be read here.
-    readable = {k: v for k, v in kwargs.items() if not (k in _ITERABLE_PARAMS and _is_one_shot(v))}
+    readable = {k: v for k, v in kwargs.items() if not (k in _ITERABLE_PARAMS and genai.is_one_shot(v))}
     return {**readable, "stream": True}
 
 
@@ -153,7 +153,7 @@ def _traced(tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], make_call:
     call = genai.safe_call(_Call.start, tracer, instance, kwargs)
     if call is None:
         return make_call()
-    token = genai.safe_call(_attach, call.span)
+    token = genai.safe_call(genai.attach_span, call.span)
     marker = _recording.set(True)
     try:
         result = make_call()
@@ -174,7 +174,7 @@ async def _traced_async(
     call = genai.safe_call(_Call.start, tracer, instance, kwargs)
     if call is None:
         return await make_call()
-    token = genai.safe_call(_attach, call.span)
+    token = genai.safe_call(genai.attach_span, call.span)
     marker = _recording.set(True)
     try:
         result = await make_call()
@@ -241,34 +241,6 @@ class _Call:
         return proxy_class(result, stream_span)
 
 
-def _readable(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Turn one-shot iterables into lists (in a copy) so both the span and the SDK can read them."""
-    one_shot = [k for k in _ITERABLE_PARAMS if genai.is_given(kwargs.get(k)) and _is_one_shot(kwargs[k])]
-    if not one_shot:
-        return kwargs
-    copy = dict(kwargs)
-    for key in one_shot:
-        copy[key] = list(copy[key])
-    return copy
-
-
-def _is_one_shot(value: Any) -> bool:
-    return isinstance(value, Iterable) and not isinstance(value, (list, tuple, Mapping, str, bytes))
-
-
-def _attach(span: Span) -> object:
-    # Current during the HTTP call, so HTTP client spans nest under the chat span.
-    return context.attach(trace.set_span_in_context(span))
-
-
-def _base_url(instance: Any) -> Any:
-    return getattr(getattr(instance, "_client", None), "base_url", None)
-
-
-def _number(value: Any) -> float | int | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def request_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Server and request-parameter attributes of a ``messages.create`` call."""
     params = {key: value for key, value in kwargs.items() if genai.is_given(value)}
@@ -279,11 +251,11 @@ def request_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, An
         params.update({key: value for key, value in extra.items() if genai.is_given(value)})
     stop = params.get("stop_sequences")
     return {
-        **genai.server_attributes(_base_url(instance)),
-        sc.GEN_AI_REQUEST_MAX_TOKENS: _number(params.get("max_tokens")),
-        sc.GEN_AI_REQUEST_TEMPERATURE: _number(params.get("temperature")),
-        sc.GEN_AI_REQUEST_TOP_P: _number(params.get("top_p")),
-        ac.GEN_AI_REQUEST_TOP_K: _number(params.get("top_k")),
+        **genai.server_attributes(genai.client_base_url(instance)),
+        sc.GEN_AI_REQUEST_MAX_TOKENS: genai.number(params.get("max_tokens")),
+        sc.GEN_AI_REQUEST_TEMPERATURE: genai.number(params.get("temperature")),
+        sc.GEN_AI_REQUEST_TOP_P: genai.number(params.get("top_p")),
+        ac.GEN_AI_REQUEST_TOP_K: genai.number(params.get("top_k")),
         sc.GEN_AI_REQUEST_STOP_SEQUENCES: list(stop) if isinstance(stop, (list, tuple)) else stop,
     }
 

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry import context, trace
+from opentelemetry import context
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from trajotel import semconv as sc
@@ -62,11 +62,11 @@ def chat_completions_create(
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
         if not state.active:
             return wrapped(*args, **kwargs)
-        kwargs = _readable(kwargs)
+        kwargs = genai.readable_kwargs(kwargs, _ITERABLE_PARAMS)
         call = genai.safe_call(_Call.start, tracer, instance, kwargs, metrics)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = genai.safe_call(_attach, call.span)
+        token = genai.safe_call(genai.attach_span, call.span)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -90,12 +90,12 @@ def async_chat_completions_create(
     ):
         if not state.active:
             return await wrapped(*args, **kwargs)
-        kwargs = _readable(kwargs)
+        kwargs = genai.readable_kwargs(kwargs, _ITERABLE_PARAMS)
         call = genai.safe_call(_Call.start, tracer, instance, kwargs, metrics)
         if call is None:
             return await wrapped(*args, **kwargs)
         # Attached and detached in this coroutine, around the HTTP call only: the same context.
-        token = genai.safe_call(_attach, call.span)
+        token = genai.safe_call(genai.attach_span, call.span)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -212,67 +212,38 @@ def _is_streaming(kwargs: Mapping[str, Any]) -> bool:
     return bool(kwargs.get("stream"))
 
 
-def _readable(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Turn one-shot iterables into lists (in a copy) so both the span and the SDK can read them.
-
-    The SDK turns them into lists itself, so the request is unchanged; if iterating the caller's
-    iterable raises, the exception is the one the SDK would have raised while iterating it.
-    """
-    one_shot = [k for k in _ITERABLE_PARAMS if genai.is_given(kwargs.get(k)) and _is_one_shot(kwargs[k])]
-    if not one_shot:
-        return kwargs
-    copy = dict(kwargs)
-    for key in one_shot:
-        copy[key] = list(copy[key])
-    return copy
-
-
-def _is_one_shot(value: Any) -> bool:
-    # Anything not iterable is the SDK's to reject, exactly as it would without us.
-    return isinstance(value, Iterable) and not isinstance(value, (list, tuple, Mapping, str, bytes))
-
-
-def _attach(span: Span) -> object:
-    # Current during the HTTP call, so HTTP client spans nest under the chat span.
-    return context.attach(trace.set_span_in_context(span))
-
-
-def _base_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Operation, provider, request model and server: what both the span and metrics carry."""
+def _identity_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Operation, provider and request model: plain lookups that cannot fail."""
     model = kwargs.get("model")
     return {
         sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
         sc.GEN_AI_PROVIDER_NAME: PROVIDER_NAME,
         sc.GEN_AI_REQUEST_MODEL: model if isinstance(model, str) else None,
-        **genai.server_attributes(_base_url(instance)),
+    }
+
+
+def _base_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Identity and server attributes: what both the span and the metrics carry."""
+    return {
+        **_identity_attributes(kwargs),
+        **genai.server_attributes(genai.client_base_url(instance)),
     }
 
 
 def _start_span(
     tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], capture: genai.ContentCapture
 ) -> Span:
-    model = kwargs.get("model")
-    attributes = {
-        sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
-        sc.GEN_AI_PROVIDER_NAME: PROVIDER_NAME,
-        sc.GEN_AI_REQUEST_MODEL: model if isinstance(model, str) else None,
-    }
-    attributes.update(genai.safe_call(request_attributes, instance, kwargs, default={}) or {})
-    span = tracer.start_span(genai.span_name(sc.OP_CHAT, model), kind=SpanKind.CLIENT)
+    attributes = _identity_attributes(kwargs)
+    # Each part guarded on its own: a failing one loses only its own attributes.
+    base_url = genai.safe_call(genai.client_base_url, instance)
+    attributes.update(genai.safe_call(genai.server_attributes, base_url, default={}) or {})
+    attributes.update(genai.safe_call(request_attributes, kwargs, default={}) or {})
+    span = tracer.start_span(genai.span_name(sc.OP_CHAT, kwargs.get("model")), kind=SpanKind.CLIENT)
     # From here on every step is guarded: the span exists and must reach span.end().
     genai.safe_call(genai.set_attributes, span, attributes)
     if capture.on_span:
         genai.safe_call(_set_input_content, span, kwargs)
     return span
-
-
-def _base_url(instance: Any) -> Any:
-    client = getattr(instance, "_client", None)
-    return getattr(client, "base_url", None)
-
-
-def _number(value: Any) -> float | int | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _output_type(response_format: Any) -> str | None:
@@ -282,24 +253,24 @@ def _output_type(response_format: Any) -> str | None:
     return "text" if kind == "text" else None
 
 
-def request_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Server and request-parameter attributes of a ``chat.completions.create`` call."""
+def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Request-parameter attributes of a ``chat.completions.create`` call."""
     params = {key: value for key, value in kwargs.items() if genai.is_given(value)}
-    attributes: dict[str, Any] = dict(genai.server_attributes(_base_url(instance)))
+    attributes: dict[str, Any] = {}
     stop = params.get("stop")
     n = params.get("n")
     attributes.update(
         {
             # max_completion_tokens replaced max_tokens in the API; either is the cap we want.
-            sc.GEN_AI_REQUEST_MAX_TOKENS: _number(
+            sc.GEN_AI_REQUEST_MAX_TOKENS: genai.number(
                 params.get("max_completion_tokens", params.get("max_tokens"))
             ),
-            sc.GEN_AI_REQUEST_TEMPERATURE: _number(params.get("temperature")),
-            sc.GEN_AI_REQUEST_TOP_P: _number(params.get("top_p")),
-            sc.GEN_AI_REQUEST_FREQUENCY_PENALTY: _number(params.get("frequency_penalty")),
-            sc.GEN_AI_REQUEST_PRESENCE_PENALTY: _number(params.get("presence_penalty")),
-            sc.GEN_AI_REQUEST_SEED: _number(params.get("seed")),
-            sc.GEN_AI_REQUEST_CHOICE_COUNT: n if _number(n) is not None and n != 1 else None,
+            sc.GEN_AI_REQUEST_TEMPERATURE: genai.number(params.get("temperature")),
+            sc.GEN_AI_REQUEST_TOP_P: genai.number(params.get("top_p")),
+            sc.GEN_AI_REQUEST_FREQUENCY_PENALTY: genai.number(params.get("frequency_penalty")),
+            sc.GEN_AI_REQUEST_PRESENCE_PENALTY: genai.number(params.get("presence_penalty")),
+            sc.GEN_AI_REQUEST_SEED: genai.number(params.get("seed")),
+            sc.GEN_AI_REQUEST_CHOICE_COUNT: n if genai.number(n) is not None and n != 1 else None,
             sc.GEN_AI_REQUEST_STOP_SEQUENCES: [stop] if isinstance(stop, str) else stop,
             sc.GEN_AI_OUTPUT_TYPE: _output_type(params.get("response_format")),
             sc.OPENAI_REQUEST_SERVICE_TIER: params.get("service_tier"),
@@ -384,12 +355,10 @@ def _set_output_content(span: Span, response: Any) -> None:
     genai.record_content(span, {"output_messages": messages})
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _int_list(value: Any) -> list[int] | None:
-    if isinstance(value, (list, tuple)) and all(_is_number(v) and isinstance(v, int) for v in value):
+    if isinstance(value, (list, tuple)) and all(
+        genai.number(v) is not None and isinstance(v, int) for v in value
+    ):
         return list(value)
     return None
 
@@ -415,7 +384,7 @@ def _set_token_attributes(span: Span, response: Any, capture: genai.ContentCaptu
     attributes: dict[str, str] = {}
     if isinstance(entries, (list, tuple)) and entries:
         logprobs = [genai.field(entry, "logprob") for entry in entries]
-        if all(_is_number(v) for v in logprobs):
+        if all(genai.number(v) is not None for v in logprobs):
             attributes[sc.TRAJOTEL_OUTPUT_LOGPROBS] = genai.to_json(logprobs)
     if capture.on_span and not genai.redaction_configured():
         if isinstance(entries, (list, tuple)) and entries:
