@@ -15,12 +15,14 @@ Message size limits and gzip decompression are done by grpc itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
@@ -29,7 +31,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from trajotel.config import ReceiveConfig
 from trajotel.errors import BackpressureError, InvalidInputError, TrajotelError
 from trajotel.receive.sink import ExportSink
-from trajotel.receive.validate import validate_logs, validate_traces
+from trajotel.receive.validate import ValidationResult, validate_logs, validate_traces
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,26 @@ def _abort_for(exc: Exception, context: grpc.ServicerContext, signal: str) -> No
     context.abort(grpc.StatusCode.UNAVAILABLE, f"{signal} not stored, retry later: {exc}")
 
 
+def _export(
+    result: ValidationResult,
+    export: Callable[[Any], None],
+    response: Message,
+    rejected_field: str,
+    context: grpc.ServicerContext,
+    signal: str,
+) -> Any:
+    """Hand the accepted part to the sink and answer, with partial success for what was rejected."""
+    if result.accepted:
+        try:
+            export(result.request)
+        except Exception as exc:
+            _abort_for(exc, context, signal)
+    if result.rejected:
+        setattr(response.partial_success, rejected_field, result.rejected)
+        response.partial_success.error_message = result.error_message
+    return response
+
+
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, sink: ExportSink) -> None:
         self._sink = sink
@@ -83,17 +105,14 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        result = validate_traces(request)
-        if result.accepted:
-            try:
-                self._sink.export_traces(result.request)
-            except Exception as exc:
-                _abort_for(exc, context, "spans")
-        response = trace_service_pb2.ExportTraceServiceResponse()
-        if result.rejected:
-            response.partial_success.rejected_spans = result.rejected
-            response.partial_success.error_message = result.error_message
-        return response
+        return _export(
+            validate_traces(request),
+            self._sink.export_traces,
+            trace_service_pb2.ExportTraceServiceResponse(),
+            "rejected_spans",
+            context,
+            "spans",
+        )
 
 
 class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):
@@ -103,17 +122,14 @@ class _LogsService(logs_service_pb2_grpc.LogsServiceServicer):
     def Export(
         self, request: logs_service_pb2.ExportLogsServiceRequest, context: grpc.ServicerContext
     ) -> logs_service_pb2.ExportLogsServiceResponse:
-        result = validate_logs(request)
-        if result.accepted:
-            try:
-                self._sink.export_logs(result.request)
-            except Exception as exc:
-                _abort_for(exc, context, "log records")
-        response = logs_service_pb2.ExportLogsServiceResponse()
-        if result.rejected:
-            response.partial_success.rejected_log_records = result.rejected
-            response.partial_success.error_message = result.error_message
-        return response
+        return _export(
+            validate_logs(request),
+            self._sink.export_logs,
+            logs_service_pb2.ExportLogsServiceResponse(),
+            "rejected_log_records",
+            context,
+            "log records",
+        )
 
 
 class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
