@@ -8,7 +8,8 @@ This module runs inside users' agents, so it imports nothing from trajotel's col
 
 Redaction hook: set ``TRAJOTEL_REDACT=module.path:function`` to run every content value through
 ``function`` before it is recorded. The hook receives a dict of JSON values in the GenAI parts
-shape, with the keys ``input_messages`` and ``tool_definitions`` (when the request is recorded,
+shape, with the keys ``input_messages``, ``tool_definitions`` and, for providers that carry them
+apart from the messages, ``system_instructions`` (when the request is recorded,
 at the span's start) or ``output_messages`` (at its end); it gets a copy, and returns the value
 to record (same keys; a key it drops is not recorded)::
 
@@ -89,6 +90,7 @@ def content_capture_mode(environ: Mapping[str, str] | None = None) -> ContentCap
 RedactHook = Callable[[dict[str, Any]], Any]
 
 _CONTENT_ATTRIBUTES = {
+    "system_instructions": sc.GEN_AI_SYSTEM_INSTRUCTIONS,
     "input_messages": sc.GEN_AI_INPUT_MESSAGES,
     "output_messages": sc.GEN_AI_OUTPUT_MESSAGES,
     "tool_definitions": sc.GEN_AI_TOOL_DEFINITIONS,

@@ -63,12 +63,23 @@ class GenAIClientMetrics:
         attributes: Mapping[str, Any],
         usage: Any = None,
         error_type: str | None = None,
+        tokens: Mapping[str, int] | None = None,
     ) -> None:
-        """Record one operation: its duration, and its token usage when the response had one."""
-        genai.safe_call(self._record, duration, attributes, usage, error_type)
+        """Record one operation: its duration, and its token usage when the response had one.
+
+        ``usage`` is an OpenAI-format usage object; a provider with another format passes its
+        usage attributes (``gen_ai.usage.*`` keys, already counted the conventions' way) as
+        ``tokens`` instead.
+        """
+        genai.safe_call(self._record, duration, attributes, usage, error_type, tokens)
 
     def _record(
-        self, duration: float, attributes: Mapping[str, Any], usage: Any, error_type: str | None
+        self,
+        duration: float,
+        attributes: Mapping[str, Any],
+        usage: Any,
+        error_type: str | None,
+        tokens: Mapping[str, int] | None,
     ) -> None:
         base = {
             key: value
@@ -79,9 +90,10 @@ class GenAIClientMetrics:
         if error_type:
             duration_attributes[sc.ERROR_TYPE] = error_type
         self.operation_duration.record(max(0.0, duration), duration_attributes)
-        if usage is None:
-            return
-        tokens = genai.usage_attributes(usage)
+        if tokens is None:
+            if usage is None:
+                return
+            tokens = genai.usage_attributes(usage)
         for token_type, key in (
             (sc.TOKEN_TYPE_INPUT, sc.GEN_AI_USAGE_INPUT_TOKENS),
             (sc.TOKEN_TYPE_OUTPUT, sc.GEN_AI_USAGE_OUTPUT_TOKENS),

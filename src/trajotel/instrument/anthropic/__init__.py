@@ -3,20 +3,23 @@
     from trajotel.instrument.anthropic import AnthropicInstrumentor
     AnthropicInstrumentor().instrument(tracer_provider=provider)  # or opentelemetry-instrument
 
-Covered: ``messages.create`` of ``Anthropic`` and ``AsyncAnthropic``, streamed (``stream=True``)
-or not, and the ``messages.stream()`` helper: one ``chat {model}`` CLIENT span per call, current
-during the HTTP request only. While instrumented, the SDK's own ``anthropic.messages.create``
-span is not emitted for those calls (see ``trajotel.instrument.anthropic.wrappers``), so each
-model call is one turn.
+Covered: ``messages.create`` (streamed with ``stream=True`` or not), ``messages.parse`` and the
+``messages.stream()`` helper of ``Anthropic`` and ``AsyncAnthropic``, on both ``client.messages``
+and ``client.beta.messages``: one ``chat {model}`` CLIENT span per call, current during the HTTP
+request only. While instrumented, the SDK's own ``anthropic.messages.create`` span is not emitted
+for those calls (see ``trajotel.instrument.anthropic.wrappers``), so each model call is one turn.
+A call the SDK rejects before sending anything (pydantic-ai's first, non-streamed attempt with a
+large ``max_tokens`` raises "Streaming is required" client-side) is no model call: no span.
 
-Not covered yet: ``messages.parse()`` and the beta resources (they post without going through
-``create``; their SDK spans are left as they are); metrics.
+Metrics: ``gen_ai.client.operation.duration`` and ``gen_ai.client.token.usage`` (input counted
+the conventions' way: with the tokens read from and written to the cache), once per call.
 
 Content follows OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, read at every call.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Collection
 from typing import Any
@@ -26,6 +29,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
 from trajotel import __version__
+from trajotel.instrument import genai
 from trajotel.instrument.anthropic.wrappers import (
     InstrumentationState,
     async_messages_create,
@@ -34,6 +38,7 @@ from trajotel.instrument.anthropic.wrappers import (
     messages_stream,
     suppress_sdk_span,
 )
+from trajotel.instrument.metrics import GenAIClientMetrics
 
 __all__ = ["AnthropicInstrumentor"]
 
@@ -41,7 +46,9 @@ logger = logging.getLogger(__name__)
 
 _INSTRUMENTS = ("anthropic >= 0.40",)
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
-_MESSAGES_MODULE = "anthropic.resources.messages"
+# The resources trajotel wraps: the stable one and the beta one (same methods, own classes).
+_MESSAGES_MODULES = ("anthropic.resources.messages", "anthropic.resources.beta.messages.messages")
+_CREATE_METHODS = ("create", "parse")
 # Where the SDK (2.x) starts its own call spans; absent from SDKs without built-in tracing.
 _BASE_CLIENT_MODULE = "anthropic._base_client"
 _SDK_SPAN_FUNCTION = "start_api_call_span"
@@ -64,14 +71,21 @@ class AnthropicInstrumentor(BaseInstrumentor):
                 __name__, __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL
             )
             state = InstrumentationState()
-            wrapt.wrap_function_wrapper(_MESSAGES_MODULE, "Messages.create", messages_create(tracer, state))
-            wrapt.wrap_function_wrapper(
-                _MESSAGES_MODULE, "AsyncMessages.create", async_messages_create(tracer, state)
-            )
-            wrapt.wrap_function_wrapper(_MESSAGES_MODULE, "Messages.stream", messages_stream(tracer, state))
-            wrapt.wrap_function_wrapper(
-                _MESSAGES_MODULE, "AsyncMessages.stream", async_messages_stream(tracer, state)
-            )
+            metrics = genai.safe_call(GenAIClientMetrics, kwargs.get("meter_provider"), __name__)
+            sync_wrappers = {
+                **{method: messages_create(tracer, state, metrics) for method in _CREATE_METHODS},
+                "stream": messages_stream(tracer, state, metrics),
+            }
+            async_wrappers = {
+                **{method: async_messages_create(tracer, state, metrics) for method in _CREATE_METHODS},
+                "stream": async_messages_stream(tracer, state, metrics),
+            }
+            for cls in _resource_classes():
+                wrappers = async_wrappers if cls.__name__.startswith("Async") else sync_wrappers
+                for method, wrapper in wrappers.items():
+                    # Older SDKs lack some methods (parse): wrap what exists.
+                    if callable(getattr(cls, method, None)):
+                        wrapt.wrap_function_wrapper(cls, method, wrapper)
             self._state = state
         except Exception:
             # A broken instrumentation must not stop the agent (or opentelemetry-instrument).
@@ -82,8 +96,6 @@ class AnthropicInstrumentor(BaseInstrumentor):
     @staticmethod
     def _suppress_sdk_spans(state: InstrumentationState) -> bool:
         try:
-            import importlib
-
             import wrapt
 
             module = importlib.import_module(_BASE_CLIENT_MODULE)
@@ -101,15 +113,24 @@ class AnthropicInstrumentor(BaseInstrumentor):
             self._state.active = False
             self._state = None
         try:
-            from anthropic.resources.messages import AsyncMessages, Messages
-
-            for cls in (Messages, AsyncMessages):
-                unwrap(cls, "create")
-                unwrap(cls, "stream")
+            for cls in _resource_classes():
+                for method in (*_CREATE_METHODS, "stream"):
+                    if hasattr(getattr(cls, method, None), "__wrapped__"):
+                        unwrap(cls, method)
             if self._suppressing:
-                import importlib
-
                 unwrap(importlib.import_module(_BASE_CLIENT_MODULE), _SDK_SPAN_FUNCTION)
                 self._suppressing = False
         except Exception:
             logger.warning("trajotel: could not uninstrument anthropic", exc_info=True)
+
+
+def _resource_classes() -> list[type]:
+    """The ``Messages`` / ``AsyncMessages`` classes of each wrapped resource this SDK has."""
+    classes = []
+    for module_name in _MESSAGES_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue  # an SDK without this resource (older versions have no beta messages)
+        classes += [getattr(module, name) for name in ("Messages", "AsyncMessages") if hasattr(module, name)]
+    return classes

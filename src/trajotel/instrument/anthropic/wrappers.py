@@ -31,6 +31,7 @@ from opentelemetry.trace import Span, SpanKind, Tracer
 from trajotel import semconv as sc
 from trajotel.instrument import genai, streams
 from trajotel.instrument.anthropic import content as ac
+from trajotel.instrument.metrics import GenAIClientMetrics
 
 PROVIDER_NAME = "anthropic"
 
@@ -40,9 +41,20 @@ SDK_SPAN_NAME = "anthropic.messages.create"
 # SDK parameters typed ``Iterable``: a generator must be read once, then handed on.
 _ITERABLE_PARAMS = ("messages", "tools", "system")
 
-# True while a trajotel wrapper makes its call: the SDK's own span for it is suppressed.
-_recording: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "trajotel_anthropic_recording", default=False
+
+class _Attempt:
+    """Set in context while a trajotel wrapper makes its call.
+
+    The SDK's own span for the call is suppressed, and ``sent`` tells whether the SDK got as far
+    as starting an HTTP request: a call it rejects before that is no model call.
+    """
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+_recording: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
+    "trajotel_anthropic_recording", default=None
 )
 
 
@@ -51,35 +63,46 @@ class InstrumentationState:
 
     def __init__(self) -> None:
         self.active = True
+        # True once the SDK's span hook has reported a request: only then can "no request was
+        # sent" be told apart from "this SDK has no hook".
+        self.sees_requests = False
 
 
 def suppress_sdk_span(state: InstrumentationState) -> Callable[..., Any]:
     """A wrapt wrapper for the SDK's ``start_api_call_span``: None for calls trajotel records."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
-        if state.active and _recording.get():
+        attempt = _recording.get()
+        if state.active and attempt is not None:
             options = args[2] if len(args) > 2 else kwargs.get("options")
             if getattr(options, "span_name", None) == SDK_SPAN_NAME:
+                attempt.sent = True
+                state.sees_requests = True
                 return None
         return wrapped(*args, **kwargs)
 
     return wrapper
 
 
-def messages_create(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
-    """A wrapt wrapper for ``Messages.create``."""
+def messages_create(
+    tracer: Tracer, state: InstrumentationState, metrics: GenAIClientMetrics | None = None
+) -> Callable[..., Any]:
+    """A wrapt wrapper for ``Messages.create`` (and ``parse``, which takes the same arguments)."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
         if not state.active:
             return wrapped(*args, **kwargs)
         kwargs = genai.readable_kwargs(kwargs, _ITERABLE_PARAMS)
-        return _traced(tracer, instance, kwargs, lambda: wrapped(*args, **kwargs))
+        tools = _Tools(tracer, state, metrics)
+        return _traced(tools, instance, kwargs, lambda: wrapped(*args, **kwargs))
 
     return wrapper
 
 
-def async_messages_create(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
-    """A wrapt wrapper for ``AsyncMessages.create``: the same span as the sync wrapper."""
+def async_messages_create(
+    tracer: Tracer, state: InstrumentationState, metrics: GenAIClientMetrics | None = None
+) -> Callable[..., Any]:
+    """A wrapt wrapper for ``AsyncMessages.create`` / ``parse``: the same span as the sync one."""
 
     async def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -87,17 +110,21 @@ def async_messages_create(tracer: Tracer, state: InstrumentationState) -> Callab
         if not state.active:
             return await wrapped(*args, **kwargs)
         kwargs = genai.readable_kwargs(kwargs, _ITERABLE_PARAMS)
-        return await _traced_async(tracer, instance, kwargs, lambda: wrapped(*args, **kwargs))
+        tools = _Tools(tracer, state, metrics)
+        return await _traced_async(tools, instance, kwargs, lambda: wrapped(*args, **kwargs))
 
     return wrapper
 
 
-# The private slot where the SDK's stream managers keep the request they make on ``__enter__``.
-_SYNC_MANAGER_REQUEST = "_MessageStreamManager__api_request"
-_ASYNC_MANAGER_REQUEST = "_AsyncMessageStreamManager__api_request"
+# The private slot where the SDK's stream managers (``MessageStreamManager``,
+# ``BetaAsyncMessageStreamManager``...) keep the request they make on ``__enter__``: a
+# name-mangled ``__api_request``, so ``_<ClassName>__api_request``.
+_MANAGER_REQUEST_SUFFIX = "__api_request"
 
 
-def messages_stream(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
+def messages_stream(
+    tracer: Tracer, state: InstrumentationState, metrics: GenAIClientMetrics | None = None
+) -> Callable[..., Any]:
     """A wrapt wrapper for ``Messages.stream``: the span covers the request made on ``__enter__``.
 
     The helper posts without going through ``create``, so the manager's request is wrapped
@@ -107,19 +134,21 @@ def messages_stream(tracer: Tracer, state: InstrumentationState) -> Callable[...
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
         manager = wrapped(*args, **kwargs)
         if state.active:
-            genai.safe_call(_wrap_sync_manager, manager, tracer, instance, kwargs)
+            genai.safe_call(_wrap_sync_manager, manager, _Tools(tracer, state, metrics), instance, kwargs)
         return manager
 
     return wrapper
 
 
-def async_messages_stream(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
+def async_messages_stream(
+    tracer: Tracer, state: InstrumentationState, metrics: GenAIClientMetrics | None = None
+) -> Callable[..., Any]:
     """A wrapt wrapper for ``AsyncMessages.stream`` (not a coroutine: it returns a manager)."""
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
         manager = wrapped(*args, **kwargs)
         if state.active:
-            genai.safe_call(_wrap_async_manager, manager, tracer, instance, kwargs)
+            genai.safe_call(_wrap_async_manager, manager, _Tools(tracer, state, metrics), instance, kwargs)
         return manager
 
     return wrapper
@@ -131,30 +160,47 @@ def _stream_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {**readable, "stream": True}
 
 
-def _wrap_sync_manager(manager: Any, tracer: Tracer, instance: Any, kwargs: Mapping[str, Any]) -> None:
-    original = getattr(manager, _SYNC_MANAGER_REQUEST, None)
-    if not callable(original):
-        return
+def _manager_request_slot(manager: Any) -> str | None:
+    return next((name for name in vars(manager) if name.endswith(_MANAGER_REQUEST_SUFFIX)), None)
+
+
+def _wrap_sync_manager(manager: Any, tools: _Tools, instance: Any, kwargs: Mapping[str, Any]) -> None:
+    slot = _manager_request_slot(manager)
+    original = getattr(manager, slot, None) if slot else None
+    if slot is None or not callable(original):
+        return  # another SDK version: left untouched
     call_kwargs = _stream_kwargs(kwargs)
-    setattr(manager, _SYNC_MANAGER_REQUEST, lambda: _traced(tracer, instance, call_kwargs, original))
+    setattr(manager, slot, lambda: _traced(tools, instance, call_kwargs, original))
 
 
-def _wrap_async_manager(manager: Any, tracer: Tracer, instance: Any, kwargs: Mapping[str, Any]) -> None:
-    original = getattr(manager, _ASYNC_MANAGER_REQUEST, None)
-    if not inspect.isawaitable(original):
+def _wrap_async_manager(manager: Any, tools: _Tools, instance: Any, kwargs: Mapping[str, Any]) -> None:
+    slot = _manager_request_slot(manager)
+    original = getattr(manager, slot, None) if slot else None
+    if slot is None or not inspect.isawaitable(original):
         return
     call_kwargs = _stream_kwargs(kwargs)
     # The manager awaits this once, on ``__aenter__``, exactly as it would the original.
-    setattr(manager, _ASYNC_MANAGER_REQUEST, _traced_async(tracer, instance, call_kwargs, lambda: original))
+    setattr(manager, slot, _traced_async(tools, instance, call_kwargs, lambda: original))
 
 
-def _traced(tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], make_call: Callable[[], Any]) -> Any:
+class _Tools:
+    """What a wrapper records with: the tracer, the instrumentor's state and its metrics."""
+
+    def __init__(
+        self, tracer: Tracer, state: InstrumentationState, metrics: GenAIClientMetrics | None
+    ) -> None:
+        self.tracer = tracer
+        self.state = state
+        self.metrics = metrics
+
+
+def _traced(tools: _Tools, instance: Any, kwargs: Mapping[str, Any], make_call: Callable[[], Any]) -> Any:
     """Run ``make_call`` (the SDK request) inside a chat span; return or raise what it does."""
-    call = genai.safe_call(_Call.start, tracer, instance, kwargs)
+    call = genai.safe_call(_Call.start, tools, instance, kwargs)
     if call is None:
         return make_call()
     token = genai.safe_call(genai.attach_span, call.span)
-    marker = _recording.set(True)
+    marker = _recording.set(call.attempt)
     try:
         result = make_call()
     except BaseException as exc:
@@ -168,14 +214,14 @@ def _traced(tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], make_call:
 
 
 async def _traced_async(
-    tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], make_call: Callable[[], Awaitable[Any]]
+    tools: _Tools, instance: Any, kwargs: Mapping[str, Any], make_call: Callable[[], Awaitable[Any]]
 ) -> Any:
     """The async ``_traced``: the context is set and reset in this coroutine, around the call."""
-    call = genai.safe_call(_Call.start, tracer, instance, kwargs)
+    call = genai.safe_call(_Call.start, tools, instance, kwargs)
     if call is None:
         return await make_call()
     token = genai.safe_call(genai.attach_span, call.span)
-    marker = _recording.set(True)
+    marker = _recording.set(call.attempt)
     try:
         result = await make_call()
     except BaseException as exc:
@@ -191,19 +237,30 @@ async def _traced_async(
 class _Call:
     """One instrumented ``create`` call: its span and what is needed to finish it."""
 
-    def __init__(self, span: Span, capture: genai.ContentCapture, streaming: bool) -> None:
+    def __init__(
+        self,
+        span: Span,
+        capture: genai.ContentCapture,
+        streaming: bool,
+        tools: _Tools,
+        metric_attributes: Mapping[str, Any],
+    ) -> None:
         self.span = span
         self.capture = capture
         self.streaming = streaming
+        self.tools = tools
+        # Kept apart from the span: metrics are recorded even when the span is not sampled.
+        self.metric_attributes = dict(metric_attributes)
+        self.attempt = _Attempt()
         self.started = time.perf_counter()  # time to first chunk counts from the request
 
     @classmethod
-    def start(cls, tracer: Tracer, instance: Any, kwargs: Mapping[str, Any]) -> _Call:
+    def start(cls, tools: _Tools, instance: Any, kwargs: Mapping[str, Any]) -> _Call:
         capture = genai.safe_call(genai.content_capture_mode, default=genai.ContentCapture.NO_CONTENT)
         capture = capture or genai.ContentCapture.NO_CONTENT
         streaming = bool(kwargs.get("stream"))  # the SDK's "omit" sentinel is falsy
-        span = _start_span(tracer, instance, kwargs, capture)
-        return cls(span, capture, streaming)
+        span, attributes = _start_span(tools.tracer, instance, kwargs, capture)
+        return cls(span, capture, streaming, tools, attributes)
 
     def finish(self, result: Any) -> Any:
         """End the span now, or hand it to a stream proxy that ends it; return what to return."""
@@ -212,13 +269,38 @@ class _Call:
             if proxy is not None:
                 return proxy
             # Not a stream object (``with_raw_response``...): its body is the caller's to read.
+            genai.safe_call(self.record_metrics, None, None)
             genai.safe_call(self.span.end)
             return result
-        genai.safe_call(_end_with_result, self.span, _message_view(result), self.capture)
+        message = _message_view(result)
+        genai.safe_call(self.record_metrics, message, None)
+        genai.safe_call(_end_with_result, self.span, message, self.capture)
         return result
 
     def fail(self, exc: BaseException) -> None:
+        if self.tools.state.sees_requests and not self.attempt.sent:
+            # Rejected by the SDK before any request (e.g. "Streaming is required" for a large
+            # max_tokens): no model call happened. The span is dropped by never ending it (an
+            # unended SDK span is never exported), so no turn is recorded for it.
+            return
+        genai.safe_call(self.record_metrics, None, exc)
         genai.safe_call(_end_with_error, self.span, exc)
+
+    def record_metrics(self, message: Any, exc: BaseException | None) -> None:
+        metrics = self.tools.metrics
+        if metrics is None:
+            return
+        attributes = dict(self.metric_attributes)
+        response_model = genai.field(message, "model")
+        if isinstance(response_model, str):
+            attributes[sc.GEN_AI_RESPONSE_MODEL] = response_model
+        usage = genai.field(message, "usage")
+        metrics.record(
+            time.perf_counter() - self.started,
+            attributes,
+            error_type=error_type(exc) if exc is not None else None,
+            tokens=ac.usage_attributes(usage) if usage is not None else None,
+        )
 
     def _stream_proxy(self, result: Any) -> Any:
         import anthropic  # loaded already: it just returned ``result``
@@ -230,14 +312,19 @@ class _Call:
         else:
             return None
         capture = self.capture
+        finished: list[dict[str, Any]] = []  # the assembled message, for the metrics
 
         def on_finish(span: Span, message: dict[str, Any]) -> None:
+            finished.append(message)
             genai.safe_call(_set_response_attributes, span, message)
             if capture.on_span and message.get("content"):
                 genai.safe_call(_set_output_content, span, message)
 
+        def on_end(exc: BaseException | None) -> None:
+            self.record_metrics(finished[0] if finished else None, exc)
+
         accumulator = ac.MessageEventAccumulator(on_finish, keep_content=capture.on_span)
-        stream_span = streams.StreamSpan(self.span, accumulator, self.started, _record_error)
+        stream_span = streams.StreamSpan(self.span, accumulator, self.started, _record_error, on_end)
         return proxy_class(result, stream_span)
 
 
@@ -262,7 +349,7 @@ def request_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, An
 
 def _start_span(
     tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], capture: genai.ContentCapture
-) -> Span:
+) -> tuple[Span, dict[str, Any]]:
     model = kwargs.get("model")
     attributes = {
         sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
@@ -275,27 +362,7 @@ def _start_span(
     genai.safe_call(genai.set_attributes, span, attributes)
     if capture.on_span:
         genai.safe_call(_set_input_content, span, kwargs)
-    return span
-
-
-# The content keys of ``genai.record_content`` plus the system instructions, which the OpenAI
-# format carries as a message but Anthropic as a separate parameter.
-_CONTENT_ATTRIBUTES = {
-    "system_instructions": sc.GEN_AI_SYSTEM_INSTRUCTIONS,
-    "input_messages": sc.GEN_AI_INPUT_MESSAGES,
-    "tool_definitions": sc.GEN_AI_TOOL_DEFINITIONS,
-    "output_messages": sc.GEN_AI_OUTPUT_MESSAGES,
-}
-
-
-def record_content(span: Span, content: Mapping[str, Any]) -> None:
-    """Set content attributes through the redaction hook, failing closed as genai does."""
-    redacted = genai.redact(content)
-    if redacted is None:
-        return
-    for key, attribute in _CONTENT_ATTRIBUTES.items():
-        if key in content and redacted.get(key) is not None:
-            genai.set_attributes(span, {attribute: genai.to_json(redacted[key])})
+    return span, attributes
 
 
 def _set_input_content(span: Span, kwargs: Mapping[str, Any]) -> None:
@@ -305,7 +372,7 @@ def _set_input_content(span: Span, kwargs: Mapping[str, Any]) -> None:
         content["system_instructions"] = system
     if genai.is_given(kwargs.get("tools")):
         content["tool_definitions"] = ac.tool_definitions(kwargs.get("tools"))
-    record_content(span, content)
+    genai.record_content(span, content)
 
 
 def error_type(exc: BaseException) -> str:
@@ -355,4 +422,4 @@ def _set_response_attributes(span: Span, message: Any) -> None:
 
 
 def _set_output_content(span: Span, message: Any) -> None:
-    record_content(span, {"output_messages": ac.output_messages(message)})
+    genai.record_content(span, {"output_messages": ac.output_messages(message)})
