@@ -68,6 +68,12 @@ OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
 
+# Keys that mark another instrumentation's LLM span (the HTTP catch-all records nothing under
+# one): OpenInference's span kind (values LLM, EMBEDDING) and OpenLLMetry's legacy request type.
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+OPENINFERENCE_MODEL_SPAN_KINDS = frozenset({"LLM", "EMBEDDING"})
+OPENLLMETRY_REQUEST_TYPE = "llm.request.type"
+
 # --- GenAI client metrics ----------------------------------------------------------
 GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
@@ -80,6 +86,8 @@ SERVER_PORT = "server.port"
 ERROR_TYPE = "error.type"
 SERVICE_NAME = "service.name"
 EVENT_NAME = "event.name"
+# The opt-in event that carries one inference call: its span attributes and content, structured.
+EVENT_GEN_AI_OPERATION_DETAILS = "gen_ai.client.inference.operation.details"
 
 # --- trajotel's own attributes (namespaced; never invent gen_ai.conversation.id) -------
 TRAJOTEL_TASK = "trajotel.task"

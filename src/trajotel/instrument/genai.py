@@ -35,11 +35,12 @@ import json
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from opentelemetry import context, trace
+from opentelemetry import _logs, context, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from trajotel import semconv as sc
@@ -57,13 +58,22 @@ class ContentCapture(enum.Enum):
 
     NO_CONTENT = "NO_CONTENT"
     SPAN_ONLY = "SPAN_ONLY"
-    # Content events are not emitted yet: EVENT_ONLY records no content at all for now.
     EVENT_ONLY = "EVENT_ONLY"
     SPAN_AND_EVENT = "SPAN_AND_EVENT"
 
     @property
     def on_span(self) -> bool:
         return self in (ContentCapture.SPAN_ONLY, ContentCapture.SPAN_AND_EVENT)
+
+    @property
+    def on_event(self) -> bool:
+        """Content goes to a ``gen_ai.client.inference.operation.details`` event (Logs API)."""
+        return self in (ContentCapture.EVENT_ONLY, ContentCapture.SPAN_AND_EVENT)
+
+    @property
+    def wanted(self) -> bool:
+        """Whether content must be built at all (for the span, the event, or both)."""
+        return self is not ContentCapture.NO_CONTENT
 
 
 # Unlike upstream instrumentations, trajotel records content by default: a trajectory needs it.
@@ -173,14 +183,67 @@ def redact(content: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(result)
 
 
-def record_content(span: Span, content: Mapping[str, Any]) -> None:
-    """Set the content attributes of ``content`` (keys as in ``_CONTENT_ATTRIBUTES``), redacted."""
+def record_content(span: Span, content: Mapping[str, Any], mode: ContentCapture | None = None) -> None:
+    """Record ``content`` (keys as in ``_CONTENT_ATTRIBUTES``), redacted, where ``mode`` says.
+
+    On the span: JSON strings. For the event: kept with the span until its output is recorded
+    (or it fails), then emitted once with everything (see ``emit_operation_details``).
+    """
+    mode = mode or content_capture_mode()
+    if not mode.wanted:
+        return
     redacted = redact(content)
     if redacted is None:
         return
-    for key, attribute in _CONTENT_ATTRIBUTES.items():
-        if key in content and redacted.get(key) is not None:
-            set_attributes(span, {attribute: to_json(redacted[key])})
+    values = {
+        attribute: redacted[key]
+        for key, attribute in _CONTENT_ATTRIBUTES.items()
+        if key in content and redacted.get(key) is not None
+    }
+    if mode.on_span:
+        set_attributes(span, {attribute: to_json(value) for attribute, value in values.items()})
+    if mode.on_event:
+        with _event_lock:
+            _event_content.setdefault(span, {}).update(values)
+        if "output_messages" in content:
+            emit_operation_details(span)
+
+
+# --- content events ------------------------------------------------------------------------
+
+# Content waiting for its call's event, by span (weak: a span that never ends takes it along).
+_event_content: weakref.WeakKeyDictionary[Span, dict[str, Any]] = weakref.WeakKeyDictionary()
+_event_lock = threading.Lock()
+# Span attributes the event repeats (the conventions: all inference-span attributes).
+_EVENT_ATTRIBUTE_PREFIXES = ("gen_ai.", "server.", "error.", "trajotel.")
+
+
+def emit_operation_details(span: Span) -> None:
+    """Emit the call's ``gen_ai.client.inference.operation.details`` event, once.
+
+    A log record through the global logger provider (``opentelemetry-instrument`` exports it
+    when ``OTEL_LOGS_EXPORTER`` is set; trajotel's distro sets ``otlp``), in the span's context,
+    with the span's GenAI attributes and the content as structured values (not JSON strings).
+    """
+    with _event_lock:
+        content = _event_content.pop(span, None)
+    if content is None:
+        return
+    attributes: dict[str, Any] = {
+        key: value
+        for key, value in (getattr(span, "attributes", None) or {}).items()
+        if key.startswith(_EVENT_ATTRIBUTE_PREFIXES) and key not in _CONTENT_ATTRIBUTES.values()
+    }
+    # JSON round trip: plain lists and dicts of str/number/bool, as OTLP AnyValue can carry.
+    attributes.update(json.loads(to_json(content)))
+    logger_ = _logs.get_logger(__name__)
+    logger_.emit(
+        _logs.LogRecord(
+            event_name=sc.EVENT_GEN_AI_OPERATION_DETAILS,
+            context=trace.set_span_in_context(span),
+            attributes=attributes,
+        )
+    )
 
 
 # --- safety --------------------------------------------------------------------------------
@@ -526,7 +589,11 @@ def usage_attributes(usage: Any) -> dict[str, int]:
 
 
 def record_error(span: Span, exc: BaseException, error_type: str | None = None) -> None:
-    """Mark the span failed: ``error.type``, ERROR status and the exception event."""
+    """Mark the span failed: ``error.type``, ERROR status and the exception event.
+
+    A failed call's content event (input only) is emitted here: no output will come.
+    """
     span.set_attribute(sc.ERROR_TYPE, error_type or type(exc).__qualname__)
     span.set_status(Status(StatusCode.ERROR, str(exc) or type(exc).__qualname__))
     span.record_exception(exc)
+    safe_call(emit_operation_details, span)

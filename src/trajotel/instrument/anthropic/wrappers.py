@@ -317,13 +317,13 @@ class _Call:
         def on_finish(span: Span, message: dict[str, Any]) -> None:
             finished.append(message)
             genai.safe_call(_set_response_attributes, span, message)
-            if capture.on_span and message.get("content"):
+            if capture.wanted and message.get("content"):
                 genai.safe_call(_set_output_content, span, message)
 
         def on_end(exc: BaseException | None) -> None:
             self.record_metrics(finished[0] if finished else None, exc)
 
-        accumulator = ac.MessageEventAccumulator(on_finish, keep_content=capture.on_span)
+        accumulator = ac.MessageEventAccumulator(on_finish, keep_content=capture.wanted)
         stream_span = streams.StreamSpan(self.span, accumulator, self.started, _record_error, on_end)
         return proxy_class(result, stream_span)
 
@@ -360,7 +360,7 @@ def _start_span(
     span = tracer.start_span(genai.span_name(sc.OP_CHAT, model), kind=SpanKind.CLIENT)
     # From here on every step is guarded: the span exists and must reach span.end().
     genai.safe_call(genai.set_attributes, span, attributes)
-    if capture.on_span:
+    if capture.wanted:
         genai.safe_call(_set_input_content, span, kwargs)
     return span, attributes
 
@@ -404,7 +404,7 @@ def _end_with_result(span: Span, message: Any, capture: genai.ContentCapture) ->
     try:
         if message is not None:
             genai.safe_call(_set_response_attributes, span, message)
-            if capture.on_span:
+            if capture.wanted:
                 genai.safe_call(_set_output_content, span, message)
     finally:
         span.end()
