@@ -1,0 +1,87 @@
+"""``trajotel.instrument()`` in a plain program (no opentelemetry-instrument): the SDK is set up to
+export to the collector, installed instrumentors are on, disabled ones stay off."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trajotel.testing.collector_process import CollectorProcess
+from trajotel.testing.fake_llm import FakeLLMServer
+
+AGENT = """
+import json, sys, openai, trajotel
+
+active = trajotel.instrument()
+assert trajotel.instrument() == active  # a second call changes nothing
+print("ACTIVE", json.dumps(active))
+
+client = openai.OpenAI(max_retries=0)
+schema = {"type": "object"}
+tools = [{"type": "function", "function": {"name": n, "parameters": schema}} for n in ("get_weather", "add")]
+messages = [{"role": "user", "content": "Weather in Paris, and 21 + 21?"}]
+with trajotel.trajectory(task=messages[0]["content"], agent="instrument-call-agent"):
+    for _ in range(3):
+        response = client.chat.completions.create(model="default", messages=messages, tools=tools)
+        reply = response.choices[0].message
+        messages.append(reply.model_dump(exclude_none=True))
+        for call in reply.tool_calls or []:
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": "ok"})
+print("ANSWER", reply.content)
+"""
+
+
+def _run(
+    collector: CollectorProcess, fake: FakeLLMServer, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRAJOTEL_"))} | {
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "test-key",
+        "TRAJOTEL_ENDPOINT": collector.http_endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        **extra_env,
+    }
+    done = subprocess.run([sys.executable, "-c", AGENT], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
+    with CollectorProcess(tmp_path / "data", env={"TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "0.5"}) as process:
+        yield process
+
+
+def _turn_counts(collector: CollectorProcess) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = collector.query("SELECT agent_name, turn_count FROM trajectories WHERE status = 'complete'")
+        if rows:
+            return rows
+        time.sleep(0.2)
+    raise AssertionError("no complete trajectory")
+
+
+def test_instrument_call_exports_to_the_collector(collector: CollectorProcess) -> None:
+    with FakeLLMServer() as fake:
+        done = _run(collector, fake)
+    active = json.loads(done.stdout.split("ACTIVE ", 1)[1].splitlines()[0])
+    assert "trajotel_openai" in active and "trajotel_anthropic" in active
+    assert _turn_counts(collector) == [{"agent_name": "instrument-call-agent", "turn_count": 3}]
+
+
+def test_disabled_instrumentation_stays_off(collector: CollectorProcess) -> None:
+    with FakeLLMServer() as fake:
+        done = _run(collector, fake, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="trajotel_openai")
+    active = json.loads(done.stdout.split("ACTIVE ", 1)[1].splitlines()[0])
+    assert "trajotel_openai" not in active and "trajotel_anthropic" in active
+    # The trajectory root still arrives (the API is not an instrumentor); no model call is recorded.
+    assert _turn_counts(collector) == [{"agent_name": "instrument-call-agent", "turn_count": 0}]
