@@ -1,9 +1,10 @@
-"""Spans of one trace -> one trajectory (first version: the trace is the trajectory).
+"""Spans of one or more traces -> one trajectory (which traces belong together: ``linking``).
 
 Pure functions over the canonical span rows read back from the store (column names as in the
 ``spans`` table, times as unix nanoseconds in ``StartNs``/``EndNs``) and the content bodies they
 reference by hash. Deterministic: the same set of spans, in any order and with any number of
-duplicates, gives the same trajectory.
+duplicates, gives the same trajectory. Several spans recording one model call (stacked
+instrumentations) become one turn (``duplicates``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from trajotel import semconv as sc
+from trajotel.assemble.duplicates import merge_duplicate_calls
 from trajotel.assemble.model import Message, Outcome, Part, ToolCall, Trajectory, Turn, Usage
 
 SpanRow = Mapping[str, Any]
@@ -48,28 +50,28 @@ def _float(value: Any) -> float | None:
 
 # Part of every input fingerprint: bump it when assembly changes what it builds from the same
 # spans, so stored trajectories are rebuilt.
-ASSEMBLER_VERSION = 1
+ASSEMBLER_VERSION = 2
 
 
 def input_fingerprint(spans: Iterable[SpanRow]) -> str:
     """What a trajectory is built from: its distinct spans (immutable once ended) and the
     assembler's version. Assembly is deterministic, so an unchanged fingerprint means an
     unchanged trajectory and nothing needs rebuilding."""
-    ids = sorted({s["SpanId"] for s in spans})
+    ids = sorted({f"{s['TraceId']}/{s['SpanId']}" for s in spans})
     return hashlib.blake2b(f"{ASSEMBLER_VERSION}:{','.join(ids)}".encode(), digest_size=16).hexdigest()
 
 
 def _dedupe(spans: Iterable[SpanRow]) -> list[SpanRow]:
     """An exporter may re-send spans: keep one per span id, in a canonical order."""
-    unique: dict[str, SpanRow] = {}
+    unique: dict[tuple[str, str], SpanRow] = {}
     for span in spans:
-        unique.setdefault(span["SpanId"], span)
-    return sorted(unique.values(), key=lambda s: (s["StartNs"], s["SpanId"]))
+        unique.setdefault((span["TraceId"], span["SpanId"]), span)
+    return sorted(unique.values(), key=lambda s: (s["StartNs"], s["TraceId"], s["SpanId"]))
 
 
 def _root(spans: list[SpanRow]) -> SpanRow | None:
-    ids = {s["SpanId"] for s in spans}
-    roots = [s for s in spans if not s["ParentSpanId"] or s["ParentSpanId"] not in ids]
+    ids = {(s["TraceId"], s["SpanId"]) for s in spans}
+    roots = [s for s in spans if not s["ParentSpanId"] or (s["TraceId"], s["ParentSpanId"]) not in ids]
     agents = [s for s in roots if s["Operation"] == sc.OP_INVOKE_AGENT]
     if agents:
         return agents[0]
@@ -207,8 +209,24 @@ def assemble_trace(
     assembled_at_ns: int = 0,
 ) -> Trajectory | None:
     """Build the trajectory of one trace, or None when the trace has no GenAI spans."""
+    return assemble_spans(
+        spans, contents, complete=complete, version=version, assembled_at_ns=assembled_at_ns
+    )
+
+
+def assemble_spans(
+    spans: Iterable[SpanRow],
+    contents: Mapping[str, str],
+    *,
+    complete: bool,
+    trajectory_id: str | None = None,
+    version: int = 0,
+    assembled_at_ns: int = 0,
+) -> Trajectory | None:
+    """Build one trajectory from the spans of its traces (its id: ``trajectory_id``, else the
+    earliest trace's id), or None when there are no GenAI spans."""
     ordered = _dedupe(spans)
-    inference = [s for s in ordered if s["Operation"] in sc.INFERENCE_OPERATIONS]
+    inference = merge_duplicate_calls(ordered)
     genai = [s for s in ordered if s["Operation"]]
     if not genai:
         return None
@@ -233,8 +251,9 @@ def assemble_trace(
         {t.response_model or t.request_model for t in turns if t.response_model or t.request_model}
     )
     tenant = ordered[0]["Tenant"]
+    trace_ids = list(dict.fromkeys(s["TraceId"] for s in ordered))  # by first span start
     return Trajectory(
-        id=ordered[0]["TraceId"],
+        id=trajectory_id or trace_ids[0],
         version=version,
         tenant=tenant,
         service_name=(root or ordered[0])["ServiceName"] or None,
@@ -242,7 +261,7 @@ def assemble_trace(
         agent_id=root_attrs.get(sc.GEN_AI_AGENT_ID),
         task=root_attrs.get(sc.TRAJOTEL_TASK),
         framework=None,
-        trace_ids=[ordered[0]["TraceId"]],
+        trace_ids=trace_ids,
         root_span_id=root["SpanId"] if root else None,
         parent_trajectory_id=None,
         conversation_id=conversation or None,

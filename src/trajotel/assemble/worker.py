@@ -5,6 +5,12 @@ rebuilt on every batch) and once more as ``complete`` when its root span is pres
 has arrived for ``idle_timeout_s``. A span arriving later reopens it: a newer version follows.
 An assembly whose content equals the stored version writes nothing (re-sent spans). Each pass
 handles up to ``max_batch`` traces with a fixed number of queries and inserts.
+
+A trajectory may span several traces (``linking``: conversation ids, message-history threading
+of flat model-call traces). A pass regroups the due traces together with the traces their keys
+link to and the other members of every trajectory involved, assembles each group as one
+trajectory (its id: the earliest trace's), and retires with a tombstone version any trajectory
+id that a merge absorbed. A trajectory is complete when all its traces are.
 """
 
 from __future__ import annotations
@@ -12,32 +18,92 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from trajotel.assemble.assembler import assemble_trace, input_fingerprint
+from trajotel.assemble.assembler import assemble_spans, input_fingerprint
+from trajotel.assemble.linking import MessageIdentities, TraceLinks, group_traces, link_trace
 from trajotel.assemble.model import Trajectory
 from trajotel.store import Store
 from trajotel.store.trajectories import (
+    StoredVersion,
     TraceKey,
     current_versions,
+    find_linked_traces,
     load_contents,
     load_trace_spans,
     traces_needing_assembly,
+    trajectory_memberships,
+    trajectory_trace_ids,
+    write_links,
+    write_memberships,
+    write_tombstones,
     write_trajectories,
 )
 
 log = logging.getLogger(__name__)
 
 _CONTENT_COLUMNS = ("SystemInstructionsHash", "ToolDefinitionsHash")
+SpanRows = dict[TraceKey, list[dict[str, Any]]]
+_WRITTEN_LINKS_CAPACITY = 100_000
 
 
-def _worth_a_version(previous: tuple[int, str, str] | None, fingerprint: str, status: str) -> bool:
+def _worth_a_version(previous: StoredVersion | None, fingerprint: str, status: str) -> bool:
     """New content always; same content only to finish a running trajectory (never to reopen
     a finished one: that is what re-sent duplicate spans would do)."""
-    if previous is None or previous[1] != fingerprint:
+    if previous is None or previous.deleted or previous.fingerprint != fingerprint:
         return True
-    return previous[2] == "running" and status != "running"
+    return previous.status == "running" and status != "running"
+
+
+class _Candidates:
+    """The traces one pass regroups: the due ones, the traces their keys link to, and every
+    other member of the trajectories any of them belonged to."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.spans: SpanRows = {}
+        self.contents: dict[str, dict[str, str]] = {}
+        self.known_hashes: set[tuple[str, str]] = set()
+        self.links: dict[TraceKey, TraceLinks] = {}
+        self.memberships: dict[TraceKey, str] = {}
+
+    def add(self, keys: set[TraceKey]) -> None:
+        """Load the spans, content and grouping keys of ``keys``."""
+        loaded = load_trace_spans(self.store, keys - self.spans.keys())
+        wanted = {
+            (s["Tenant"], h)
+            for spans in loaded.values()
+            for s in spans
+            for h in (*s["InputMessageHashes"], *s["OutputMessageHashes"], *(s[c] for c in _CONTENT_COLUMNS))
+            if h
+        }
+        bodies = load_contents(self.store, wanted - self.known_hashes)
+        self.known_hashes.update(bodies)
+        for (tenant, digest), text in bodies.items():
+            self.contents.setdefault(tenant, {})[digest] = text
+        identities = {tenant: MessageIdentities(c) for tenant, c in self.contents.items()}
+        for key, spans in loaded.items():
+            if spans:
+                self.spans[key] = spans
+                self.links[key] = link_trace(key, spans, identities.get(key[0]) or MessageIdentities({}))
+
+    def expand(self) -> set[TraceKey]:
+        """Add the linked traces and the other members of the trajectories involved; return
+        the ids of those trajectories as they were before this pass."""
+        probes = {(k[0], kind, key) for k, link in self.links.items() for kind, key in link.probes()}
+        linked = find_linked_traces(self.store, probes) | set(self.spans)
+        self.memberships.update(trajectory_memberships(self.store, linked))
+        previous = {(k[0], self.memberships.get(k, k[1])) for k in linked}
+        members = set(linked)
+        for (tenant, trajectory_id), traces in trajectory_trace_ids(self.store, previous).items():
+            for trace in traces:
+                members.add((tenant, trace))
+                self.memberships.setdefault((tenant, trace), trajectory_id)
+        self.add(members)
+        return previous
 
 
 @dataclass
@@ -71,6 +137,7 @@ class AssemblyWorker(threading.Thread):
         self._wake = threading.Event()
         self._stop_event = threading.Event()
         self.assembled = 0
+        self._written_links: OrderedDict[TraceKey, int] = OrderedDict()
 
     def notify(self, traces: set[TraceKey], genai_traces: set[TraceKey] | None = None) -> None:
         """Spans of ``traces`` were stored. Traces with GenAI spans are queued; spans of other
@@ -145,41 +212,63 @@ class AssemblyWorker(threading.Thread):
             self._wake.set()  # more are waiting: no pause before the next pass
 
     def assemble(self, due: dict[TraceKey, bool]) -> list[TraceKey]:
-        """Assemble the given traces (value: idle long enough to be complete). Returns the keys
-        that are done until new spans arrive."""
-        keys = list(due)
-        spans_by_trace = load_trace_spans(self.store, keys)
-        versions = current_versions(self.store, keys)
-        wanted = {
-            (s["Tenant"], h)
-            for spans in spans_by_trace.values()
-            for s in spans
-            for h in (*s["InputMessageHashes"], *s["OutputMessageHashes"], *(s[c] for c in _CONTENT_COLUMNS))
-            if h
-        }
-        loaded = load_contents(self.store, wanted)
-        by_tenant: dict[str, dict[str, str]] = {}
-        for (tenant, digest), text in loaded.items():
-            by_tenant.setdefault(tenant, {})[digest] = text
+        """Assemble the trajectories of the given traces (value: idle long enough to be
+        complete). Returns the keys that are done until new spans arrive."""
+        candidates = _Candidates(self.store)
+        candidates.add(set(due))
+        previous = candidates.expand()
+        grouping = group_traces(candidates.links.values())
+        components: dict[TraceKey, list[TraceKey]] = {}
+        for trace, trajectory_id in sorted(grouping.items()):
+            components.setdefault((trace[0], trajectory_id), []).append(trace)
+        versions = current_versions(self.store, set(components) | previous)
+        with self._lock:
+            pending = set(self._pending)
+
+        def finished(trace: TraceKey) -> bool:
+            idle = due.get(trace, trace not in pending)
+            return idle and any(not s["ParentSpanId"] for s in candidates.spans[trace])
+
+        now_ns = time.time_ns()
         writes: list[tuple[Trajectory, str]] = []
-        finished = []
-        for key in keys:
-            spans = spans_by_trace.get(key, [])
-            idle = due[key]
-            complete = idle and any(not s["ParentSpanId"] for s in spans)
+        for key, members in components.items():
+            spans = [s for m in members for s in candidates.spans[m]]
+            complete = all(finished(m) for m in members)
             fingerprint = input_fingerprint(spans)
-            previous = versions.get(key)
-            trajectory = None
-            if spans and _worth_a_version(previous, fingerprint, "complete" if complete else "running"):
-                trajectory = assemble_trace(spans, by_tenant.get(key[0], {}), complete=complete)
-                if trajectory is not None:
-                    trajectory.version = (previous[0] if previous else 0) + 1
-                    trajectory.assembled_at_unix_nano = time.time_ns()
-                    writes.append((trajectory, fingerprint))
-            if idle or not spans:
-                # Idle: done until a new span arrives (a trace whose root never came stays
-                # "running"; a later span re-queues it).
-                finished.append(key)
-        write_trajectories(self.store, writes, set(loaded))
+            stored = versions.get(key)
+            if not _worth_a_version(stored, fingerprint, "complete" if complete else "running"):
+                continue
+            contents = candidates.contents.get(key[0], {})
+            trajectory = assemble_spans(spans, contents, complete=complete, trajectory_id=key[1])
+            if trajectory is not None:
+                trajectory.version = (stored.version if stored else 0) + 1
+                trajectory.assembled_at_unix_nano = now_ns
+                writes.append((trajectory, fingerprint))
+        # Membership first and the new versions last: a crash in between leaves traces pointing
+        # at a trajectory that is missing, which the start-up recovery re-queues.
+        moved = {t: tid for t, tid in grouping.items() if candidates.memberships.get(t) != tid}
+        write_memberships(self.store, moved, now_ns)
+        retired = [k for k in previous if k not in components and k in versions and not versions[k].deleted]
+        write_tombstones(self.store, retired, now_ns)
+        write_trajectories(self.store, writes, candidates.known_hashes)
+        self._write_links(candidates.links.values())
         self.assembled += len(writes)
-        return finished
+        # Idle: done until a new span arrives (a trace whose root never came stays "running";
+        # a later span re-queues it).
+        return [key for key, idle in due.items() if idle or key not in candidates.spans]
+
+    def _write_links(self, links: Iterable[TraceLinks]) -> None:
+        """Index rows of traces whose keys are new or changed since this worker wrote them."""
+        rows = []
+        for link in links:
+            index = link.index_rows()
+            digest = hash(tuple(index))
+            if self._written_links.get(link.key) == digest:
+                continue
+            self._written_links[link.key] = digest
+            self._written_links.move_to_end(link.key)
+            rows.extend((link.key[0], kind, key, link.key[1]) for kind, key in index)
+        while len(self._written_links) > _WRITTEN_LINKS_CAPACITY:
+            self._written_links.popitem(last=False)
+        if rows:
+            write_links(self.store, rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from trajotel.assemble.model import Message, Outcome, Part, ToolCall, Trajectory, Turn, Usage
 from trajotel.normalize.records import KIND_MESSAGE, content_hash
@@ -33,14 +33,20 @@ def _null(value: Any) -> Any:
     return None if value == "" else value
 
 
+def _by_tenant(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(tenant, value) pairs -> sorted distinct values per tenant (one query per tenant)."""
+    grouped: dict[str, set[str]] = defaultdict(set)
+    for tenant, value in keys:
+        if value:
+            grouped[tenant].add(value)
+    return {tenant: sorted(values) for tenant, values in grouped.items()}
+
+
 # --- spans -> assembler ------------------------------------------------------------
-def load_trace_spans(store: Store, keys: Sequence[TraceKey]) -> dict[TraceKey, list[dict[str, Any]]]:
+def load_trace_spans(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, list[dict[str, Any]]]:
     """All spans of the given traces, one row per span id (re-sent duplicates collapsed)."""
     out: dict[TraceKey, list[dict[str, Any]]] = defaultdict(list)
-    by_tenant: dict[str, list[str]] = defaultdict(list)
-    for tenant, trace in keys:
-        by_tenant[tenant].append(trace)
-    for tenant, traces in by_tenant.items():
+    for tenant, traces in _by_tenant(keys).items():
         result = store.query(
             f"SELECT {_SPAN_COLUMNS} FROM spans WHERE Tenant = {{tenant:String}} "
             "AND TraceId IN {traces:Array(String)} LIMIT 1 BY TraceId, SpanId",
@@ -53,52 +59,142 @@ def load_trace_spans(store: Store, keys: Sequence[TraceKey]) -> dict[TraceKey, l
 
 def load_contents(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Bodies of the given (tenant, hash) keys, one query per tenant."""
-    by_tenant: dict[str, set[str]] = defaultdict(set)
-    for tenant, digest in keys:
-        if digest:
-            by_tenant[tenant].add(digest)
     out: dict[tuple[str, str], str] = {}
-    for tenant, hashes in by_tenant.items():
+    for tenant, hashes in _by_tenant(keys).items():
         result = store.query(
             "SELECT Hash, any(Content) FROM message_contents WHERE Tenant = {tenant:String} "
             "AND Hash IN {hashes:Array(String)} GROUP BY Hash",
-            {"tenant": tenant, "hashes": sorted(hashes)},
+            {"tenant": tenant, "hashes": hashes},
         )
         out.update(((tenant, str(h)), str(c)) for h, c in result.rows)
     return out
 
 
-def current_versions(store: Store, keys: Sequence[TraceKey]) -> dict[TraceKey, tuple[int, str, str]]:
-    """Newest (version, content fingerprint, status) of each trajectory that exists."""
-    out: dict[TraceKey, tuple[int, str, str]] = {}
-    by_tenant: dict[str, list[str]] = defaultdict(list)
-    for tenant, trajectory_id in keys:
-        by_tenant[tenant].append(trajectory_id)
-    for tenant, ids in by_tenant.items():
+class StoredVersion(NamedTuple):
+    version: int
+    fingerprint: str  # of what the version was built from (empty for a tombstone)
+    status: str
+    deleted: bool
+
+
+def current_versions(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, StoredVersion]:
+    """Newest version of each trajectory that was ever written (tombstones included)."""
+    out: dict[TraceKey, StoredVersion] = {}
+    for tenant, ids in _by_tenant(keys).items():
         result = store.query(
-            "SELECT TrajectoryId, Version, ContentHash, Status FROM trajectories_data FINAL "
+            "SELECT TrajectoryId, Version, ContentHash, Status, IsDeleted FROM trajectories_data FINAL "
             "WHERE Tenant = {tenant:String} AND TrajectoryId IN {ids:Array(String)}",
             {"tenant": tenant, "ids": ids},
         )
-        for trajectory_id, version, digest, status in result.rows:
-            out[tenant, trajectory_id] = (int(version), str(digest), str(status))
+        for trajectory_id, version, digest, status, deleted in result.rows:
+            out[tenant, trajectory_id] = StoredVersion(int(version), str(digest), str(status), bool(deleted))
     return out
 
 
+# --- which traces make one trajectory (see trajotel.assemble.linking) ------------------
+def write_links(store: Store, rows: Iterable[tuple[str, str, str, str]]) -> None:
+    """(tenant, kind, key, trace id) rows of the links index."""
+    store.insert_json_rows(
+        "trajectory_links",
+        ({"Tenant": t, "Kind": kind, "Key": key, "TraceId": trace} for t, kind, key, trace in rows),
+    )
+
+
+def find_linked_traces(store: Store, probes: Iterable[tuple[str, str, str]]) -> set[TraceKey]:
+    """Traces holding any of the (tenant, kind, key) rows: one index lookup per tenant."""
+    wanted: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for tenant, kind, key in probes:
+        wanted[tenant][kind].add(key)
+    out: set[TraceKey] = set()
+    for tenant, by_kind in wanted.items():
+        kinds = sorted(by_kind)
+        condition = " OR ".join(
+            f"(Kind = {{k{i}:String}} AND Key IN {{v{i}:Array(String)}})" for i in range(len(kinds))
+        )
+        params: dict[str, Any] = {"tenant": tenant}
+        for i, kind in enumerate(kinds):
+            params[f"k{i}"], params[f"v{i}"] = kind, sorted(by_kind[kind])
+        result = store.query(
+            "SELECT DISTINCT TraceId FROM trajectory_links "
+            f"WHERE Tenant = {{tenant:String}} AND ({condition})",
+            params,
+        )
+        out.update((tenant, str(row[0])) for row in result.rows)
+    return out
+
+
+def trajectory_memberships(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, str]:
+    """The trajectory each of the given traces currently belongs to (when recorded)."""
+    out: dict[TraceKey, str] = {}
+    for tenant, traces in _by_tenant(keys).items():
+        result = store.query(
+            "SELECT TraceId, TrajectoryId FROM trace_trajectories FINAL "
+            "WHERE Tenant = {tenant:String} AND TraceId IN {traces:Array(String)}",
+            {"tenant": tenant, "traces": traces},
+        )
+        out.update(((tenant, str(trace)), str(trajectory)) for trace, trajectory in result.rows)
+    return out
+
+
+def write_memberships(store: Store, items: Mapping[TraceKey, str], at_ns: int) -> None:
+    store.insert_json_rows(
+        "trace_trajectories",
+        (
+            {"Tenant": tenant, "TraceId": trace, "TrajectoryId": trajectory, "UpdatedNs": at_ns}
+            for (tenant, trace), trajectory in items.items()
+        ),
+    )
+
+
+def trajectory_trace_ids(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, list[str]]:
+    """The trace ids of the given live trajectories."""
+    out: dict[TraceKey, list[str]] = {}
+    for tenant, ids in _by_tenant(keys).items():
+        result = store.query(
+            "SELECT TrajectoryId, TraceIds FROM trajectories_data FINAL "
+            "WHERE Tenant = {tenant:String} AND TrajectoryId IN {ids:Array(String)} AND IsDeleted = 0",
+            {"tenant": tenant, "ids": ids},
+        )
+        out.update(((tenant, str(tid)), list(traces)) for tid, traces in result.rows)
+    return out
+
+
+def write_tombstones(store: Store, keys: Iterable[TraceKey], at_ns: int) -> None:
+    """Retire trajectories absorbed into another one: a newer version marked deleted, copied
+    from the current one (same partition, so FINAL replaces it)."""
+    for tenant, ids in _by_tenant(keys).items():
+        # The subquery matters: ClickHouse lets SELECT aliases shadow columns in WHERE.
+        store.command(
+            "INSERT INTO trajectories_data SELECT * REPLACE (Version + 1 AS Version, 1 AS IsDeleted, "
+            "'' AS ContentHash, fromUnixTimestamp64Nano({at:Int64}) AS AssembledAt) "
+            "FROM (SELECT * FROM trajectories_data FINAL WHERE Tenant = {tenant:String} "
+            "AND TrajectoryId IN {ids:Array(String)} AND IsDeleted = 0)",
+            {"tenant": tenant, "ids": ids, "at": at_ns},
+        )
+
+
 def traces_needing_assembly(store: Store) -> list[TraceKey]:
-    """GenAI traces with spans stored after their trajectory was last assembled, or not yet
-    complete. Used at start-up: the in-memory work list of a killed collector is rebuilt."""
+    """GenAI traces with spans stored after their trajectory was last assembled, or whose
+    trajectory is not complete (or missing, or retired while the trace still points at it).
+    Used at start-up: the in-memory work list of a killed collector is rebuilt."""
     result = store.query(
         """
         SELECT s.Tenant, s.TraceId
         FROM (
-            SELECT Tenant, TraceId, max(IngestedAt) AS last
-            FROM spans WHERE Operation != '' GROUP BY Tenant, TraceId
+            SELECT s.Tenant AS Tenant, s.TraceId AS TraceId, s.last AS last,
+                if(m.TrajectoryId = '', s.TraceId, m.TrajectoryId) AS TrajectoryId
+            FROM (
+                SELECT Tenant, TraceId, max(IngestedAt) AS last
+                FROM spans WHERE Operation != '' GROUP BY Tenant, TraceId
+            ) AS s
+            LEFT JOIN (
+                SELECT Tenant, TraceId, TrajectoryId FROM trace_trajectories FINAL
+            ) AS m ON s.Tenant = m.Tenant AND s.TraceId = m.TraceId
         ) AS s
         LEFT JOIN (
-            SELECT Tenant, TrajectoryId, AssembledAt, Status FROM trajectories_data FINAL
-        ) AS t ON s.Tenant = t.Tenant AND s.TraceId = t.TrajectoryId
-        WHERE t.TrajectoryId = '' OR t.AssembledAt < s.last OR t.Status = 'running'
+            SELECT Tenant, TrajectoryId, AssembledAt, Status, IsDeleted FROM trajectories_data FINAL
+        ) AS t ON s.Tenant = t.Tenant AND s.TrajectoryId = t.TrajectoryId
+        WHERE t.TrajectoryId = '' OR t.AssembledAt < s.last OR t.Status = 'running' OR t.IsDeleted = 1
         """
     )
     return [(str(a), str(b)) for a, b in result.rows]

@@ -1,0 +1,183 @@
+"""Root-less flat traces through the collector's real path (spool -> writer -> chdb store ->
+assembly worker): one trajectory per agent loop, whatever the order the traces arrive in."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trajotel.assemble.model import Trajectory
+from trajotel.assemble.worker import AssemblyWorker
+from trajotel.collector.ingest import SpoolSink, StoreWriter
+from trajotel.spool import Spool
+from trajotel.store import Store
+from trajotel.store.trajectories import read_trajectory
+from trajotel.testing import FakeLLMServer
+
+from tests.assemble.flat_agent import FlatRun, run_flat_agents
+
+LATER = 1e6  # a monotonic time far past any idle timeout
+
+
+class Pipeline:
+    def __init__(self, store: Store, spool_dir: Path) -> None:
+        self.store = store
+        self.spool = Spool(spool_dir, max_bytes=1 << 30, segment_bytes=1 << 20)
+        self.worker = AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1)
+        self.writer = StoreWriter(
+            self.spool,
+            store,
+            tenant="default",
+            batch_rows=10_000,
+            flush_interval_s=0.0,
+            on_stored=self.worker.notify,
+        )
+        self.sink = SpoolSink(self.spool)
+
+    def deliver(self, run: FlatRun, index: int, *, idle: bool = True) -> None:
+        """Export one trace (one batch), store it, and let the worker make a pass."""
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        self.sink.export_traces(encode_spans(run.traces[index]))
+        while self.writer.drain_once():
+            pass
+        self.worker.tick(now=time.monotonic() + (LATER if idle else 0.0))
+
+    def live(self) -> list[str]:
+        return [
+            r[0] for r in self.store.query("SELECT trajectory_id FROM trajectories ORDER BY start_time").rows
+        ]
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+@pytest.fixture(scope="module")
+def loop(fake_llm: FakeLLMServer) -> FlatRun:
+    return run_flat_agents(fake_llm, ["Weather in Paris, and 21 + 21?"])
+
+
+@pytest.fixture(scope="module")
+def two_loops(fake_llm: FakeLLMServer) -> FlatRun:
+    return run_flat_agents(fake_llm, ["Weather in Paris?", "Weather in Oslo?"])
+
+
+@pytest.fixture
+def open_store(store_root: Path) -> Iterator[object]:
+    opened: list[Store] = []
+
+    def open_one() -> Store:
+        opened.append(Store.open(f"chdb://{store_root}", database=f"t_{uuid.uuid4().hex[:12]}"))
+        return opened[-1]
+
+    yield open_one
+    for s in opened:
+        s.command(f"DROP DATABASE IF EXISTS {s.database}")
+        s.close()
+
+
+def _comparable(trajectory: Trajectory | None) -> Trajectory:
+    assert trajectory is not None
+    return dataclasses.replace(trajectory, version=0, assembled_at_unix_nano=0)
+
+
+def _in_order(run: FlatRun, store: Store, tmp: Path) -> dict[str, Trajectory]:
+    pipeline = Pipeline(store, tmp)
+    for index in range(len(run.traces)):
+        pipeline.deliver(run, index)
+    pipeline.close()
+    return {tid: _comparable(read_trajectory(store, tid)) for tid in pipeline.live()}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_a_flat_loop_becomes_one_trajectory_in_any_arrival_order(
+    loop: FlatRun, store: Store, open_store: object, tmp_path: Path, order: tuple[int, ...]
+) -> None:
+    pipeline = Pipeline(store, tmp_path / "spool")
+    for index in order:
+        pipeline.deliver(loop, index)
+    trace_ids = [loop.trace_id(t) for t in loop.traces]
+    # One live trajectory, named after the first call's trace; absorbed ones are tombstoned.
+    assert pipeline.live() == [trace_ids[0]]
+    trajectory = read_trajectory(store, trace_ids[0])
+    assert trajectory is not None and trajectory.status == "complete"
+    assert trajectory.trace_ids == trace_ids
+    assert [t.trace_id for t in trajectory.turns] == trace_ids
+    calls = [(c.name, c.result, c.result_source) for t in trajectory.turns for c in t.tool_calls]
+    # Without tool spans, each result is read from the next call's input.
+    assert calls == [("get_weather", '"sunny, 22 C"', "next_input"), ("add", "42", "next_input")]
+    assert trajectory.turns[-1].output_messages[0].parts[0].content.startswith("It is sunny")
+    for absorbed in trace_ids[1:]:
+        assert read_trajectory(store, absorbed) is None
+    assert store.query("SELECT count() FROM turns").rows == [[3]]
+    assert store.query("SELECT DISTINCT trajectory_id FROM trajectory_traces").rows == [[trace_ids[0]]]
+    pipeline.close()
+    # The same as delivering the traces in order.
+    reference = _in_order(loop, open_store(), tmp_path / "reference")  # type: ignore[operator]
+    assert {trace_ids[0]: _comparable(trajectory)} == reference
+
+
+def test_interleaved_loops_become_two_trajectories(two_loops: FlatRun, store: Store, tmp_path: Path) -> None:
+    pipeline = Pipeline(store, tmp_path / "spool")
+    for index in (5, 0, 3, 2, 1, 4):
+        pipeline.deliver(two_loops, index)
+    firsts = [two_loops.trace_id(two_loops.traces_of(agent)[0]) for agent in (0, 1)]
+    assert sorted(pipeline.live()) == sorted(firsts)
+    for agent, first in enumerate(firsts):
+        trajectory = read_trajectory(store, first)
+        assert trajectory is not None
+        assert trajectory.trace_ids == [two_loops.trace_id(t) for t in two_loops.traces_of(agent)]
+        task = trajectory.turns[0].input_messages[1].parts[0].content
+        assert task == ["Weather in Paris?", "Weather in Oslo?"][agent]
+        assert all(t.input_messages[1].parts[0].content == task for t in trajectory.turns)
+    pipeline.close()
+
+
+def test_running_passes_and_restart_recovery_keep_one_trajectory(
+    loop: FlatRun, store: Store, tmp_path: Path
+) -> None:
+    pipeline = Pipeline(store, tmp_path / "spool")
+    pipeline.deliver(loop, 2, idle=False)  # assembled while "running"
+    pipeline.deliver(loop, 0, idle=False)
+    first = loop.trace_id(loop.traces[0])
+    assert pipeline.live() == [first]
+    running = read_trajectory(store, first)
+    assert running is not None and running.status == "running" and len(running.turns) == 2
+    # A new collector picks up what the old one left running.
+    fresh = AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1)
+    assert fresh.recover() == 2
+    pipeline.worker = fresh
+    pipeline.writer.on_stored = fresh.notify
+    pipeline.deliver(loop, 1)
+    done = read_trajectory(store, first)
+    assert done is not None and done.status == "complete" and len(done.turns) == 3
+    assert AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1).recover() == 0
+    pipeline.close()
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_duplicates_and_any_order_give_the_in_order_result(
+    two_loops: FlatRun, open_store: object, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    n = len(two_loops.traces)
+    order = data.draw(st.permutations(range(n)))
+    resent = data.draw(st.lists(st.integers(0, n - 1), max_size=3))
+    idles = data.draw(st.lists(st.booleans(), min_size=n + len(resent), max_size=n + len(resent)))
+    store = open_store()  # type: ignore[operator]
+    pipeline = Pipeline(store, tmp_path_factory.mktemp("spool"))
+    for index, idle in zip([*order, *resent], idles, strict=True):
+        pipeline.deliver(two_loops, index, idle=idle)
+    pipeline.worker.tick(now=time.monotonic() + 2 * LATER)
+    pipeline.close()
+    got = {tid: _comparable(read_trajectory(store, tid)) for tid in pipeline.live()}
+    expected = _in_order(two_loops, open_store(), tmp_path_factory.mktemp("reference"))  # type: ignore[operator]
+    assert got == expected
