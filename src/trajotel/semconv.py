@@ -42,6 +42,9 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID = "gen_ai.request.previous_response.id"  # dev
+GEN_AI_REQUEST_ENCODING_FORMATS = "gen_ai.request.encoding_formats"
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
 GEN_AI_AGENT_NAME = "gen_ai.agent.name"
 GEN_AI_AGENT_ID = "gen_ai.agent.id"
 GEN_AI_AGENT_DESCRIPTION = "gen_ai.agent.description"
@@ -67,6 +70,8 @@ CONTENT_ATTRIBUTES = (
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
+# Which OpenAI API a span's call used: "chat_completions" or "responses".
+OPENAI_API_TYPE = "openai.api.type"
 
 # Keys that mark another instrumentation's LLM span (the HTTP catch-all records nothing under
 # one): OpenInference's span kind (values LLM, EMBEDDING) and OpenLLMetry's legacy request type.
@@ -108,6 +113,11 @@ OUTCOME_LABELS = ("success", "partial", "failure")
 
 # --- tool types (gen_ai.tool.type) -------------------------------------------------------
 TOOL_TYPE_FUNCTION = "function"
+# Run by the agent to reach an external service (an MCP server's tool).
+TOOL_TYPE_EXTENSION = "extension"
+# error.type of a tool call that returned a failure instead of raising (MCP isError, a
+# LangChain tool error handled into a message).
+ERROR_TYPE_TOOL_ERROR = "tool_error"
 
 # --- message part types (GenAI conventions) ---------------------------------------
 PART_TEXT = "text"

@@ -462,12 +462,15 @@ def test_async_error_mid_stream(instrumented, span_exporter):
     assert span.attributes[sc.ERROR_TYPE] == "APIError"
 
 
-def test_raw_response_stream_gets_a_span_without_response(instrumented, client, span_exporter):
+def test_raw_response_stream_records_the_parsed_stream(instrumented, client, span_exporter):
     raw = client.chat.completions.with_raw_response.create(model="fake-chat", messages=HELLO, stream=True)
-    span = only_span(span_exporter)  # ended at once: the body is the caller's to read
-    assert sc.GEN_AI_RESPONSE_ID not in span.attributes
+    assert span_exporter.get_finished_spans() == ()  # open until the caller reads the stream
     chunks = list(raw.parse())
+    assert raw.parse() is raw.parse()  # the SDK caches what parse() returns; so do we
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == CHAT_ANSWER
+    span = only_span(span_exporter)
+    assert span.attributes[sc.GEN_AI_RESPONSE_ID] == chunks[0].id
+    assert outputs(span)[0]["parts"] == [{"type": "text", "content": CHAT_ANSWER}]
 
 
 def test_failing_accumulator_never_breaks_the_stream(instrumented, client, span_exporter, monkeypatch):

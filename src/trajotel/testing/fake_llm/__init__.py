@@ -5,6 +5,14 @@ It also speaks the Anthropic Messages API at ``POST /v1/messages`` (JSON or ``st
 ``toolu_fk{step}x{n}_{random}`` and step selection works the same way; its usage splits the
 prompt into ``input_tokens`` + ``cache_read_input_tokens`` + ``cache_creation_input_tokens``.
 
+OpenAI APIs besides chat completions, one module each (see their docstrings):
+``POST /v1/responses`` (``responses``: a complete ``Response`` or the typed SSE events with
+``sequence_number``; function calls carry ``call_id`` ``call_fk{step}x{n}_{random}``; a requested
+``text.format`` is echoed and the step's text is the output, so structured-output scenarios
+script their JSON as text), ``POST /v1/embeddings`` (``embeddings``: deterministic unit vectors,
+8 dims or ``dimensions``, floats or little-endian float32 base64) and ``POST /v1/completions``
+(``completions``: the legacy text API, JSON or SSE).
+
     with FakeLLMServer() as llm:
         client = openai.OpenAI(base_url=llm.base_url, api_key="test")
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
-from trajotel.testing.fake_llm import anthropic, chat
+from trajotel.testing.fake_llm import anthropic, chat, completions, embeddings, ollama, responses
 from trajotel.testing.fake_llm.scenario import DEFAULT_SCENARIOS, Step
 from trajotel.testing.fake_llm.wire import Reply
 
@@ -22,6 +22,10 @@ from trajotel.testing.fake_llm.wire import Reply
 ROUTES: dict[str, Callable[[Reply, dict[str, Any], str], None]] = {
     chat.PATH: chat.handle,
     anthropic.PATH: anthropic.handle,
+    responses.PATH: responses.handle,
+    embeddings.PATH: embeddings.handle,
+    completions.PATH: completions.handle,
+    ollama.PATH: ollama.handle,
 }
 
 
@@ -51,8 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
             request = json.loads(raw)
         except ValueError:
             request = None
-        self.server.owner._record(self, request)
-        reply = Reply(self, self.server.owner.scenarios)
+        entry = self.server.owner._record(self, request)
+        reply = Reply(self, self.server.owner.scenarios, on_response=entry.__setitem__)
         route = ROUTES.get(self.path.split("?", 1)[0].rstrip("/"))
         if route is None:
             reply.openai_error(404, f"no route for POST {self.path}", "not_found")
@@ -95,11 +99,15 @@ class FakeLLMServer:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Received requests so far: ``{"method", "path", "headers", "body"}`` (body: parsed JSON)."""
+        """Received requests so far: ``{"method", "path", "headers", "body"}`` (body: parsed JSON).
+
+        POSTs also get ``"response"`` once answered: ``{"status", "body"}`` for JSON, or
+        ``{"status", "events"}`` (the SSE data, parsed JSON, ``[DONE]`` left out) for streams.
+        """
         with self._lock:
             return list(self._requests)
 
-    def _record(self, handler: BaseHTTPRequestHandler, body: Any) -> None:
+    def _record(self, handler: BaseHTTPRequestHandler, body: Any) -> dict[str, Any]:
         entry = {
             "method": handler.command,
             "path": handler.path,
@@ -108,6 +116,7 @@ class FakeLLMServer:
         }
         with self._lock:
             self._requests.append(entry)
+        return entry
 
     def start(self) -> FakeLLMServer:
         server = _Server((self.host, self.port), _Handler)

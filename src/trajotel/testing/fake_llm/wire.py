@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -13,9 +14,16 @@ from trajotel.testing.fake_llm.scenario import Step, compact
 class Reply:
     """The answering side of one request, handed to an API module's ``handle``."""
 
-    def __init__(self, handler: BaseHTTPRequestHandler, scenarios: Mapping[str, Sequence[Step]]) -> None:
+    def __init__(
+        self,
+        handler: BaseHTTPRequestHandler,
+        scenarios: Mapping[str, Sequence[Step]],
+        on_response: Callable[[str, Any], None] | None = None,
+    ) -> None:
         self._handler = handler
         self.scenarios = scenarios
+        # Keeps what was answered (``on_response("response", record)``), for tests to compare.
+        self._on_response = on_response
 
     @property
     def path(self) -> str:
@@ -23,6 +31,8 @@ class Reply:
 
     def json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
         data = compact(payload).encode()
+        if self._on_response is not None:
+            self._on_response("response", {"status": status, "body": payload})
         handler = self._handler
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
@@ -48,6 +58,8 @@ class Reply:
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
         frames = [(name, data) for name, data in events]
+        if self._on_response is not None:
+            self._on_response("response", {"status": 200, "events": [json.loads(d) for _, d in frames]})
         if done:
             frames.append(("", "[DONE]"))
         for name, data in frames:

@@ -1,0 +1,70 @@
+"""Which provider an ``openai`` client talks to: ``gen_ai.provider.name`` and ``server.*``.
+
+The openai SDK is the client of many OpenAI-compatible APIs. ``AzureOpenAI`` / ``AsyncAzureOpenAI``
+are Azure OpenAI whatever their endpoint; any other client is named from its base URL's host by
+the table below (the conventions' well-known values where one exists, the service's own name
+otherwise), and a host the table does not know (a local vLLM, a proxy) is "openai": it speaks the
+OpenAI API, and ``server.address`` says where it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from trajotel.instrument import genai
+
+OPENAI = "openai"
+AZURE_OPENAI = "azure.ai.openai"
+
+# Host (or parent domain) → provider name. The first entry matching the host or one of its
+# parent domains wins, so more specific hosts come first.
+HOST_PROVIDERS: tuple[tuple[str, str], ...] = (
+    ("api.openai.com", OPENAI),
+    ("openai.azure.com", AZURE_OPENAI),
+    ("models.inference.ai.azure.com", "azure.ai.inference"),
+    ("services.ai.azure.com", "azure.ai.inference"),
+    ("api.deepseek.com", "deepseek"),
+    ("api.groq.com", "groq"),
+    ("api.mistral.ai", "mistral_ai"),
+    ("api.x.ai", "x_ai"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+    ("aiplatform.googleapis.com", "gcp.vertex_ai"),
+    ("api.perplexity.ai", "perplexity"),
+    ("api.moonshot.ai", "moonshot_ai"),
+    ("api.moonshot.cn", "moonshot_ai"),
+    ("api.cohere.ai", "cohere"),
+    ("api.cohere.com", "cohere"),
+    ("openrouter.ai", "openrouter"),
+    ("api.together.xyz", "together"),
+    ("api.together.ai", "together"),
+    ("api.fireworks.ai", "fireworks"),
+    ("api.anthropic.com", "anthropic"),
+)
+
+
+def provider_from_host(host: str | None) -> str | None:
+    """The provider a host belongs to, or None when the table does not know it."""
+    if not host:
+        return None
+    host = host.lower().rstrip(".")
+    for known, provider in HOST_PROVIDERS:
+        if host == known or host.endswith("." + known):
+            return provider
+    return None
+
+
+def _is_azure(client: Any) -> bool:
+    import openai  # loaded already: the client is one of its objects
+
+    return isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI))
+
+
+def provider_name(resource: Any) -> str:
+    """``gen_ai.provider.name`` for a call made through an SDK resource (``client.chat.completions``)."""
+    client = getattr(resource, "_client", None)
+    if genai.safe_call(_is_azure, client, default=False):
+        return AZURE_OPENAI
+    base_url = genai.client_base_url(resource)
+    host = urlsplit(str(base_url)).hostname if base_url is not None else None
+    return provider_from_host(host) or OPENAI
