@@ -47,11 +47,11 @@ from typing import Any, Literal, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Tracer, TracerProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from trajotel import __version__
 from trajotel import semconv as sc
-from trajotel.instrument.genai import record_error, safe_call
+from trajotel.instrument.genai import content_capture_mode, record_error, safe_call
 
 __all__ = [
     "OutcomeLabel",
@@ -119,8 +119,7 @@ class TrajectoryContext:
         self._tracer_provider = tracer_provider
         self._span: Span | None = None
         self._ended = False
-        self._otel_token: object | None = None
-        self._current_token: contextvars.Token[TrajectoryContext | None] | None = None
+        self._activation: tuple[object | None, object | None] = (None, None)
 
     @property
     def span(self) -> Span:
@@ -142,13 +141,8 @@ class TrajectoryContext:
     # -- context manager protocol --
 
     def __enter__(self) -> TrajectoryContext:
-        if self._span is not None:
-            raise RuntimeError("a trajotel.trajectory() block can be entered only once")
-        name = f"{sc.OP_INVOKE_AGENT} {self.agent}" if self.agent else sc.OP_INVOKE_AGENT
-        span = _start_span(self._tracer_provider, name, self._attributes())
-        self._span = span
-        self._otel_token = safe_call(_attach_span, span)
-        self._current_token = _current_trajectory.set(self)
+        self.start()
+        self._activation = self.activate()
         return self
 
     def __exit__(
@@ -157,6 +151,37 @@ class TrajectoryContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._span is None or self._ended:
+            return
+        try:
+            self.deactivate(self._activation)
+        finally:
+            self.end(exc)
+        # Returning None lets the user's exception propagate unchanged.
+
+    # -- the block in steps, for instrumentors whose agent run spans generator steps --
+
+    def start(self) -> None:
+        """Start the span without making it current (``__enter__`` = ``start`` + ``activate``)."""
+        if self._span is not None:
+            raise RuntimeError("a trajotel.trajectory() block can be entered only once")
+        name = f"{sc.OP_INVOKE_AGENT} {self.agent}" if self.agent else sc.OP_INVOKE_AGENT
+        self._span = _start_span(self._tracer_provider, name, self._attributes())
+
+    def activate(self) -> tuple[object | None, object | None]:
+        """Make the run current in this context; pass the result to ``deactivate``, in the same context."""
+        otel_token = safe_call(_attach_span, self.span)
+        return otel_token, _current_trajectory.set(self)
+
+    def deactivate(self, activation: tuple[object | None, object | None]) -> None:
+        otel_token, current_token = activation
+        if current_token is not None:
+            safe_call(_current_trajectory.reset, current_token)
+        if otel_token is not None:
+            safe_call(otel_context.detach, otel_token)
+
+    def end(self, exc: BaseException | None = None) -> None:
+        """End the span once; ``exc`` marks it failed."""
         span = self._span
         if span is None or self._ended:
             return
@@ -165,12 +190,7 @@ class TrajectoryContext:
             if exc is not None:
                 safe_call(record_error, span, exc)
         finally:
-            if self._current_token is not None:
-                safe_call(_current_trajectory.reset, self._current_token)
-            if self._otel_token is not None:
-                safe_call(otel_context.detach, self._otel_token)
             safe_call(span.end)
-        # Returning None lets the user's exception propagate unchanged.
 
     async def __aenter__(self) -> TrajectoryContext:
         return self.__enter__()
@@ -381,35 +401,118 @@ class _ToolSpec:
                 arguments[key] = value
         return _to_json(arguments)
 
-    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Span, object | None]:
-        attributes: dict[str, Any] = {
-            sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
-            sc.GEN_AI_TOOL_NAME: self.name,
-            sc.GEN_AI_TOOL_TYPE: sc.TOOL_TYPE_FUNCTION,
-        }
-        if self.description:
-            attributes[sc.GEN_AI_TOOL_DESCRIPTION] = self.description
-        call_id = safe_call(_take_call_id)
-        if call_id:
-            attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
-        span = _start_span(self.tracer_provider, f"{sc.OP_EXECUTE_TOOL} {self.name}", attributes)
-        if span.is_recording():  # skip serializing large arguments nobody records
-            arguments = safe_call(self.arguments_json, args, kwargs)
-            if arguments is not None:
-                span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
-        # Current while the tool runs: model calls and tools inside it become its children.
-        return span, safe_call(_attach_span, span)
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ToolSpan | None:
+        return start_tool_span(
+            self.name,
+            tracer_provider=self.tracer_provider,
+            description=self.description,
+            arguments=lambda: self.arguments_json(args, kwargs),
+        )
 
-    def finish(self, span: Span, token: object | None, result: Any, exc: BaseException | None) -> None:
+
+class ToolSpan:
+    """An open ``execute_tool`` span, current until ``finish``; see ``start_tool_span``."""
+
+    def __init__(self, span: Span, otel_token: object | None, open_token: contextvars.Token[Any]) -> None:
+        self.span = span
+        self._otel_token = otel_token
+        self._open_token = open_token
+
+    def finish(
+        self,
+        result: Any = None,
+        exc: BaseException | None = None,
+        *,
+        error_type: str | None = None,
+        record_result: bool = True,
+    ) -> None:
+        """End the span: ``exc`` (raised) or ``error_type`` (a failure the tool returned) mark it
+        failed; ``result`` is recorded as JSON when ``record_result`` and content capture allow."""
+        span = self.span
         try:
             if exc is not None:
                 safe_call(record_error, span, exc)
             else:
-                safe_call(_set_result, span, result)
+                if error_type:
+                    safe_call(_mark_failed, span, error_type)
+                if record_result and _capture_tool_content():
+                    safe_call(_set_result, span, result)
         finally:
-            if token is not None:
-                safe_call(otel_context.detach, token)
+            safe_call(_open_tool.reset, self._open_token)
+            if self._otel_token is not None:
+                safe_call(otel_context.detach, self._otel_token)
             safe_call(span.end)
+
+
+@dataclasses.dataclass(frozen=True)
+class _OpenTool:
+    name: str
+    span: Span
+
+
+# The innermost tool span trajotel opened in this context, to tell one call seen by two layers
+# (a framework tool running a ``@tool`` function of the same name) from a tool calling a tool.
+_open_tool: contextvars.ContextVar[_OpenTool | None] = contextvars.ContextVar(
+    "trajotel_open_tool", default=None
+)
+
+
+def _recorded_by_enclosing_tool(name: str) -> bool:
+    enclosing = _open_tool.get()
+    return enclosing is not None and enclosing.name == name and trace.get_current_span() is enclosing.span
+
+
+def _capture_tool_content() -> bool:
+    mode = safe_call(content_capture_mode)
+    return mode is not None and mode.on_span
+
+
+def _mark_failed(span: Span, error_type: str) -> None:
+    span.set_attribute(sc.ERROR_TYPE, error_type)
+    span.set_status(Status(StatusCode.ERROR, error_type))
+
+
+def start_tool_span(
+    name: str,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    description: str | None = None,
+    call_id: str | None = None,
+    tool_type: str = sc.TOOL_TYPE_FUNCTION,
+    arguments: Callable[[], str | None] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> ToolSpan | None:
+    """Open an ``execute_tool {name}`` span (INTERNAL) and make it current until ``finish``.
+
+    Shared by ``@tool`` and trajotel's framework instrumentors. ``call_id`` defaults to the id
+    of an enclosing ``tool_call()`` block; ``arguments`` returns the call's arguments as JSON,
+    asked only when the span records and content capture is on (as is the result at ``finish``).
+    Returns None when the call is already being recorded: the current span is trajotel's span of
+    a tool with the same name, one layer up (a framework tool whose function is a ``@tool``, an
+    MCP call made by a framework tool of that name). One invocation, one span.
+    """
+    if safe_call(_recorded_by_enclosing_tool, name):
+        return None
+    pending = safe_call(_take_call_id)  # taken even when call_id is known: it is this call's
+    span_attributes: dict[str, Any] = {
+        sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+        sc.GEN_AI_TOOL_NAME: name,
+        sc.GEN_AI_TOOL_TYPE: tool_type,
+        **(attributes or {}),
+    }
+    if description:
+        span_attributes[sc.GEN_AI_TOOL_DESCRIPTION] = description
+    if call_id or pending:
+        span_attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id or pending
+    span = _start_span(tracer_provider, f"{sc.OP_EXECUTE_TOOL} {name}", span_attributes)
+    # Skip serializing large arguments nobody records.
+    if arguments is not None and span.is_recording() and _capture_tool_content():
+        text = safe_call(arguments)
+        if text is not None:
+            span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS, text)
+    open_token = _open_tool.set(_OpenTool(name, span))
+    # Current while the tool runs: model calls and tools inside it become its children.
+    return ToolSpan(span, safe_call(_attach_span, span), open_token)
 
 
 def _set_result(span: Span, result: Any) -> None:
@@ -422,26 +525,30 @@ def _wrap(func: F, spec: _ToolSpec) -> F:
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            span, token = spec.start(args, kwargs)
+            tool_span = spec.start(args, kwargs)
+            if tool_span is None:
+                return await func(*args, **kwargs)
             try:
                 result = await func(*args, **kwargs)
             except BaseException as exc:
-                spec.finish(span, token, None, exc)
+                tool_span.finish(exc=exc)
                 raise
-            spec.finish(span, token, result, None)
+            tool_span.finish(result)
             return result
 
         return cast(F, async_wrapper)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        span, token = spec.start(args, kwargs)
+        tool_span = spec.start(args, kwargs)
+        if tool_span is None:
+            return func(*args, **kwargs)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            spec.finish(span, token, None, exc)
+            tool_span.finish(exc=exc)
             raise
-        spec.finish(span, token, result, None)
+        tool_span.finish(result)
         return result
 
     return cast(F, wrapper)
