@@ -78,10 +78,16 @@ def test_instrument_call_exports_to_the_collector(collector: CollectorProcess) -
     assert _turn_counts(collector) == [{"agent_name": "instrument-call-agent", "turn_count": 3}]
 
 
-def test_disabled_instrumentation_stays_off(collector: CollectorProcess) -> None:
+@pytest.mark.parametrize(
+    ("disabled", "turns"),
+    # With only the openai instrumentor off, the HTTP catch-all still records each call.
+    [("trajotel_openai", 3), ("trajotel_openai,trajotel_http", 0)],
+)
+def test_disabled_instrumentation_stays_off(collector: CollectorProcess, disabled: str, turns: int) -> None:
     with FakeLLMServer() as fake:
-        done = _run(collector, fake, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="trajotel_openai")
+        done = _run(collector, fake, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=disabled)
     active = json.loads(done.stdout.split("ACTIVE ", 1)[1].splitlines()[0])
-    assert "trajotel_openai" not in active and "trajotel_anthropic" in active
-    # The trajectory root still arrives (the API is not an instrumentor); no model call is recorded.
-    assert _turn_counts(collector) == [{"agent_name": "instrument-call-agent", "turn_count": 0}]
+    assert not set(disabled.split(",")) & set(active)
+    assert "trajotel_anthropic" in active
+    # The trajectory root still arrives (the API is not an instrumentor).
+    assert _turn_counts(collector) == [{"agent_name": "instrument-call-agent", "turn_count": turns}]
