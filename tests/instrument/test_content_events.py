@@ -138,3 +138,22 @@ def test_no_event_unless_asked(
     monkeypatch.setenv(sc.ENV_CAPTURE_MESSAGE_CONTENT, mode)
     anthropic_client.messages.create(model="fake-chat", max_tokens=32, messages=[USER])
     assert _events(log_exporter) == []
+
+
+def test_openai_event_only(
+    instrumented: None,
+    client: Any,
+    span_exporter: InMemorySpanExporter,
+    log_exporter: InMemoryLogRecordExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(sc.ENV_CAPTURE_MESSAGE_CONTENT, "EVENT_ONLY")
+    stream = client.chat.completions.create(model="fake-chat", messages=[USER], stream=True)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    (span,) = span_exporter.get_finished_spans()
+    assert sc.GEN_AI_OUTPUT_MESSAGES not in span.attributes
+    (event,) = _events(log_exporter)
+    attrs = _plain(event.attributes)
+    assert attrs[sc.GEN_AI_INPUT_MESSAGES][0]["parts"] == [{"type": "text", "content": USER["content"]}]
+    assert attrs[sc.GEN_AI_OUTPUT_MESSAGES][0]["parts"] == [{"type": "text", "content": text}]
+    assert event.span_id == span.context.span_id
