@@ -36,8 +36,8 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from opentelemetry import _logs, context, trace
@@ -338,6 +338,44 @@ def readable_kwargs(kwargs: dict[str, Any], names: Iterable[str]) -> dict[str, A
 def attach_span(span: Span) -> object:
     """Make ``span`` current (only around the HTTP call, so HTTP client spans nest under it)."""
     return context.attach(trace.set_span_in_context(span))
+
+
+class TracedCall(Protocol):
+    """What ``call_with_span`` needs of a provider's call object."""
+
+    span: Span
+
+    def fail(self, exc: BaseException) -> None: ...
+
+
+def call_with_span(call: TracedCall, invoke: Callable[[], T]) -> T:
+    """Run the SDK call ``invoke`` with ``call.span`` current; a failure is recorded, then re-raised.
+
+    The span is current during the request only (detached before returning), so a stream read
+    later in another task or thread never detaches a context it did not attach.
+    """
+    token = safe_call(attach_span, call.span)
+    try:
+        return invoke()
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    finally:
+        if token is not None:
+            safe_call(context.detach, token)
+
+
+async def await_with_span(call: TracedCall, invoke: Callable[[], Awaitable[T]]) -> T:
+    """``call_with_span`` for coroutines: attached and detached in this coroutine, one context."""
+    token = safe_call(attach_span, call.span)
+    try:
+        return await invoke()
+    except BaseException as exc:
+        call.fail(exc)
+        raise
+    finally:
+        if token is not None:
+            safe_call(context.detach, token)
 
 
 def client_base_url(resource: Any) -> Any:

@@ -25,7 +25,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from opentelemetry import context
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from trajotel import semconv as sc
@@ -199,17 +198,11 @@ def _traced(tools: _Tools, instance: Any, kwargs: Mapping[str, Any], make_call: 
     call = genai.safe_call(_Call.start, tools, instance, kwargs)
     if call is None:
         return make_call()
-    token = genai.safe_call(genai.attach_span, call.span)
     marker = _recording.set(call.attempt)
     try:
-        result = make_call()
-    except BaseException as exc:
-        call.fail(exc)
-        raise
+        result = genai.call_with_span(call, make_call)
     finally:
         _recording.reset(marker)
-        if token is not None:
-            genai.safe_call(context.detach, token)
     return call.finish(result)
 
 
@@ -220,17 +213,11 @@ async def _traced_async(
     call = genai.safe_call(_Call.start, tools, instance, kwargs)
     if call is None:
         return await make_call()
-    token = genai.safe_call(genai.attach_span, call.span)
     marker = _recording.set(call.attempt)
     try:
-        result = await make_call()
-    except BaseException as exc:
-        call.fail(exc)
-        raise
+        result = await genai.await_with_span(call, make_call)
     finally:
         _recording.reset(marker)
-        if token is not None:
-            genai.safe_call(context.detach, token)
     return call.finish(result)
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import wrapt
-from opentelemetry import context, trace
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from trajotel import semconv as sc
@@ -74,15 +74,7 @@ def send_wrapper(tracer: Tracer, state: InstrumentationState, library: str) -> C
         call = genai.safe_call(HttpCall.start, tracer, _request_of(args, kwargs), library)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = genai.safe_call(genai.attach_span, call.span)
-        try:
-            response = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            if token is not None:
-                genai.safe_call(context.detach, token)
+        response = genai.call_with_span(call, lambda: wrapped(*args, **kwargs))
         genai.safe_call(call.finish, response, SyncByteStreamProxy)
         return response
 
@@ -100,16 +92,7 @@ def async_send_wrapper(tracer: Tracer, state: InstrumentationState, library: str
         call = genai.safe_call(HttpCall.start, tracer, _request_of(args, kwargs), library)
         if call is None:
             return await wrapped(*args, **kwargs)
-        # Attached and detached in this coroutine, around the request only: the same context.
-        token = genai.safe_call(genai.attach_span, call.span)
-        try:
-            response = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            if token is not None:
-                genai.safe_call(context.detach, token)
+        response = await genai.await_with_span(call, lambda: wrapped(*args, **kwargs))
         genai.safe_call(call.finish, response, AsyncByteStreamProxy)
         return response
 

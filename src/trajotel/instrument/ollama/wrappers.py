@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry import context
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from trajotel import semconv as sc
@@ -42,15 +41,7 @@ def chat(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any]:
         call = genai.safe_call(_Call.start, tracer, instance, _arguments(args, kwargs))
         if call is None:
             return wrapped(*args, **kwargs)
-        token = genai.safe_call(genai.attach_span, call.span)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            if token is not None:
-                genai.safe_call(context.detach, token)
+        result = genai.call_with_span(call, lambda: wrapped(*args, **kwargs))
         return call.finish(result, streams.SyncStreamProxy)
 
     return wrapper
@@ -67,15 +58,7 @@ def async_chat(tracer: Tracer, state: InstrumentationState) -> Callable[..., Any
         call = genai.safe_call(_Call.start, tracer, instance, _arguments(args, kwargs))
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = genai.safe_call(genai.attach_span, call.span)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            if token is not None:
-                genai.safe_call(context.detach, token)
+        result = await genai.await_with_span(call, lambda: wrapped(*args, **kwargs))
         return call.finish(result, AsyncGeneratorProxy)
 
     return wrapper

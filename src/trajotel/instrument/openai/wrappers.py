@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry import context
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from trajotel import semconv as sc
@@ -93,15 +92,7 @@ def sync_wrapper(
         call = genai.safe_call(_Call.start, tracer, api, instance, kwargs, metrics)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = genai.safe_call(genai.attach_span, call.span)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            if token is not None:
-                genai.safe_call(context.detach, token)
+        result = genai.call_with_span(call, lambda: wrapped(*args, **kwargs))
         return call.finish(result)
 
     return wrapper
@@ -121,16 +112,7 @@ def async_wrapper(
         call = genai.safe_call(_Call.start, tracer, api, instance, kwargs, metrics)
         if call is None:
             return await wrapped(*args, **kwargs)
-        # Attached and detached in this coroutine, around the HTTP call only: the same context.
-        token = genai.safe_call(genai.attach_span, call.span)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            if token is not None:
-                genai.safe_call(context.detach, token)
+        result = await genai.await_with_span(call, lambda: wrapped(*args, **kwargs))
         return call.finish(result)
 
     return wrapper
