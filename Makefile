@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint proto bench clean
+.PHONY: setup demo test lint proto bench bench-overhead clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,11 @@ proto: setup
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+
+# Latency added per openai call: trajotel against no instrumentation and three other
+# instrumentations, each in its own overlay venv under .venv/peers (built from PyPI on first use).
+bench-overhead: setup
+	$(BIN)/python bench/overhead.py --json bench/results/overhead.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
