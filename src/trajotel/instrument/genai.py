@@ -284,8 +284,25 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
     """Read ``name`` from a mapping or an object; absent, None and sentinels give ``default``."""
     if obj is None:
         return default
-    value = obj.get(name, default) if isinstance(obj, Mapping) else getattr(obj, name, default)
-    return value if is_given(value) else default
+    if isinstance(obj, Mapping):
+        value = obj.get(name, default)
+    else:
+        # Pydantic models (every SDK response object) keep fields in ``__dict__`` and unknown
+        # server fields in ``__pydantic_extra__``. Reading those first matters on hot paths
+        # (stream chunks): ``getattr`` of an absent name goes through pydantic's ``__getattr__``,
+        # which raises and catches an AttributeError each time.
+        fields = getattr(obj, "__dict__", None)
+        if fields is not None and name in fields:
+            value = fields[name]
+        else:
+            extra = getattr(obj, "__pydantic_extra__", None)
+            if extra is not None and name in extra:
+                value = extra[name]
+            elif extra is not None and not hasattr(type(obj), name):
+                value = default  # a pydantic model without that field, property or method
+            else:
+                value = getattr(obj, name, default)
+    return value if value is not None and is_given(value) else default
 
 
 def _items(value: Any) -> list[Any]:

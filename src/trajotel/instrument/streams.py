@@ -268,13 +268,16 @@ class ChatChunkAccumulator:
         self._usage: Any = None
 
     def add(self, chunk: Any) -> None:
-        for key in ("id", "model", "system_fingerprint", "service_tier"):
-            value = genai.field(chunk, key)
-            if value is not None:
-                self._response[key] = value
-        prompt_token_ids = genai.field(chunk, "prompt_token_ids")  # vLLM: first chunk only
-        if self._keep_content and prompt_token_ids is not None:
-            self._response["prompt_token_ids"] = prompt_token_ids
+        if not self._response.get("id"):
+            # Every chunk repeats the response's identity: read it until it is known (Azure's
+            # first chunk carries an empty id and model, for its content-filter results).
+            for key in ("id", "model", "system_fingerprint", "service_tier"):
+                value = genai.field(chunk, key)
+                if value is not None:
+                    self._response[key] = value
+            prompt_token_ids = genai.field(chunk, "prompt_token_ids")  # vLLM: first chunk only
+            if self._keep_content and prompt_token_ids is not None:
+                self._response["prompt_token_ids"] = prompt_token_ids
         usage = genai.field(chunk, "usage")
         if usage is not None:  # with include_usage, every chunk but the last has usage: null
             self._usage = usage
