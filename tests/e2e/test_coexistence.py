@@ -12,10 +12,8 @@ project's venv); the fixture builds them from PyPI on first use, so a missing pe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,8 @@ import pytest
 
 from trajotel.testing.collector_process import CollectorProcess
 from trajotel.testing.fake_llm import FakeLLMServer
+
+from tests.support.agent_runs import agent_env, run_agent, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = Path(__file__).resolve().parent / "agents" / "coexist_openai_loop.py"
@@ -43,57 +43,11 @@ def peers() -> dict[str, Any]:
     return result
 
 
-@pytest.fixture
-def fake_llm() -> Any:
-    with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Any:
-    process = CollectorProcess(tmp_path / "data", env={"TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "0.5"})
-    with process:
-        yield process
-    assert process.proc is not None and process.proc.returncode == 0, process.log()
-
-
-def _wait_for(predicate: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _run_agent(peer: dict[str, Any], collector: CollectorProcess, fake: FakeLLMServer) -> str:
-    env = {
-        **os.environ,
-        **peer["content_env"],
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "TRAJOTEL_ENDPOINT": collector.http_endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-        # trajotel's own content mode, which the official peer reads too.
-        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
-    }
-    for name in (
-        "OTEL_TRACES_EXPORTER",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
-    ):
-        env.pop(name, None)
-    done = subprocess.run(
-        [*peer["instrument"], peer["python"], str(AGENT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Failed to export" not in done.stderr, done.stderr
+    # trajotel's own content mode, which the official peer reads too.
+    content = {**peer["content_env"], "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY"}
+    env = agent_env(collector, fake, **content)
+    done = run_agent([*peer["instrument"], peer["python"], str(AGENT)], env, timeout_s=120)
     assert "ANSWER: It is sunny" in done.stdout, done.stdout
     return done.stderr
 
@@ -106,7 +60,7 @@ def test_one_turn_per_model_call_with_a_peer_instrumentation(
     sent = [r for r in fake_llm.requests if r["path"].endswith("/chat/completions")]
     assert len(sent) == 3
 
-    rows = _wait_for(
+    rows = wait_for(
         lambda: collector.query("SELECT trajectory_id FROM trajectories WHERE status = 'complete'"),
         what="a complete trajectory",
     )

@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from trajotel.spool import Spool
 from trajotel.testing.collector_process import CollectorProcess
 
-from tests.e2e.test_end_to_end import _wait_for
+from tests.support.agent_runs import wait_for
 from tests.support.agent_spans import record_agent_run
 
 RUNS = 60
@@ -84,7 +84,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_span(tmp_path: Path) -> Non
         collector.kill()  # mid-stream, with batches in the spool not yet in the store
         sender.join(60)
     # Its worker processes notice and exit too: nothing is left behind.
-    _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), what="workers to exit")
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), what="workers to exit")
     assert RUNS // 2 <= len(acknowledged) < RUNS + 1
     # The kill hit while acknowledged requests were only in the spool (the writer batches for 5 s).
     spool = Spool(data / "spool", max_bytes=0, segment_bytes=1 << 26)
@@ -99,9 +99,9 @@ def test_sigkill_during_ingest_loses_no_acknowledged_span(tmp_path: Path) -> Non
         def stored() -> set[str]:
             return {r["SpanId"] for r in restarted.query("SELECT DISTINCT SpanId FROM spans")}
 
-        _wait_for(lambda: expected <= stored(), what="every acknowledged span")
+        wait_for(lambda: expected <= stored(), what="every acknowledged span")
         traces = {t for t, _ in acknowledged}
-        _wait_for(
+        wait_for(
             lambda: (
                 {
                     r["trajectory_id"]
@@ -122,11 +122,11 @@ def test_sigkill_during_ingest_loses_no_acknowledged_span(tmp_path: Path) -> Non
         # The exporter never saw some acknowledgements and re-sends everything it had.
         for _, request in bodies:
             assert _post(restarted.http_port, request.SerializeToString()) == 200
-        _wait_for(
+        wait_for(
             lambda: len(restarted.query("SELECT trajectory_id FROM trajectories")) == RUNS,
             what="every run assembled",
         )
-        _wait_for(
+        wait_for(
             lambda: (
                 restarted.query("SELECT count() AS n FROM trajectories WHERE status != 'complete'")[0]["n"]
                 == 0

@@ -4,52 +4,28 @@ a real ``trajotel collector`` process, a fake OpenAI-compatible server, then the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from trajotel.testing.collector_process import CollectorProcess
 from trajotel.testing.fake_llm import FakeLLMServer
 
+from tests.support.agent_runs import (
+    COLLECTOR_ENV,
+    OPENTELEMETRY_INSTRUMENT,
+    agent_env,
+    run_agent,
+    wait_for,
+)
+
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def _wait_for(predicate: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _run_agent(collector: CollectorProcess, fake: FakeLLMServer) -> str:
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "TRAJOTEL_ENDPOINT": collector.http_endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
-    for name in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL"):
-        env.pop(name, None)
-    done = subprocess.run(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, str(REPO / "examples" / "weather_agent.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Failed to export" not in done.stderr, done.stderr
-    return done.stdout
+    command = [OPENTELEMETRY_INSTRUMENT, sys.executable, str(REPO / "examples" / "weather_agent.py")]
+    return run_agent(command, agent_env(collector, fake), timeout_s=120).stdout
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -81,27 +57,13 @@ def _from_semconv(message: dict[str, Any]) -> tuple[Any, ...]:
     return (message["role"], text, calls)
 
 
-@pytest.fixture
-def fake_llm() -> Any:
-    with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Any:
-    process = CollectorProcess(tmp_path / "data", env={"TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "0.5"})
-    with process:
-        yield process
-    assert process.proc is not None and process.proc.returncode == 0, process.log()
-
-
 def test_instrumented_agent_run_is_stored_turn_by_turn(
     collector: CollectorProcess, fake_llm: FakeLLMServer
 ) -> None:
     stdout = _run_agent(collector, fake_llm)
     answer = [line for line in stdout.splitlines() if line.startswith("ANSWER: ")][-1][len("ANSWER: ") :]
 
-    rows = _wait_for(
+    rows = wait_for(
         lambda: collector.query("SELECT trajectory_id, status FROM trajectories WHERE status = 'complete'"),
         what="a complete trajectory",
     )
@@ -160,10 +122,10 @@ def test_instrumented_agent_run_is_stored_turn_by_turn(
 
 
 def test_cli_reads_the_store_directly_when_no_collector_runs(tmp_path: Path, fake_llm: FakeLLMServer) -> None:
-    process = CollectorProcess(tmp_path / "data", env={"TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "0.5"})
+    process = CollectorProcess(tmp_path / "data", env=COLLECTOR_ENV)
     with process:
         _run_agent(process, fake_llm)
-        _wait_for(
+        wait_for(
             lambda: process.query("SELECT 1 FROM trajectories WHERE status = 'complete'"), what="assembly"
         )
     assert process.proc is not None and process.proc.returncode == 0

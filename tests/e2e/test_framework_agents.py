@@ -17,15 +17,18 @@ from typing import Any
 
 import pytest
 
-from trajotel.assemble.model import Trajectory
 from trajotel.testing.collector_process import CollectorProcess
 from trajotel.testing.fake_llm import FakeLLMServer, Step
 
-from tests.e2e.test_end_to_end import _wait_for
+from tests.support.agent_runs import (
+    OPENTELEMETRY_INSTRUMENT,
+    agent_env,
+    only_trajectory,
+    run_agent,
+)
 from tests.support.trajectory_match import check_trajectory
 
 AGENTS = Path(__file__).resolve().parent / "agents"
-BIN = Path(sys.executable).parent
 TASK = "What is the weather in Paris, and what is 21 + 21?"
 ANSWER = "It is sunny and 22 C in Paris, and 21 + 21 = 42."
 SCENARIOS = {
@@ -43,49 +46,13 @@ def fake_llm() -> Iterator[FakeLLMServer]:
         yield server
 
 
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
-    process = CollectorProcess(tmp_path / "data", env={"TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "0.5"})
-    with process:
-        yield process
-    assert process.proc is not None and process.proc.returncode == 0, process.log()
-
-
 def _run(script: str, collector: CollectorProcess, fake: FakeLLMServer, *args: str) -> list[str]:
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "TRAJOTEL_ENDPOINT": collector.http_endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
-    for name in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL"):
-        env.pop(name, None)
-    done = subprocess.run(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, str(AGENTS / script), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Failed to export" not in done.stderr, done.stderr
-    return done.stdout.splitlines()
+    command = [OPENTELEMETRY_INSTRUMENT, sys.executable, str(AGENTS / script), *args]
+    return run_agent(command, agent_env(collector, fake)).stdout.splitlines()
 
 
 def _tool_results(lines: list[str]) -> list[Any]:
     return [json.loads(line[len("TOOL_RESULT ") :]) for line in lines if line.startswith("TOOL_RESULT ")]
-
-
-def _only_trajectory(collector: CollectorProcess) -> Trajectory:
-    rows = _wait_for(
-        lambda: collector.query("SELECT trajectory_id FROM trajectories WHERE status = 'complete'"),
-        what="a complete trajectory",
-    )
-    assert len(rows) == 1, rows
-    return Trajectory.from_dict(
-        json.loads(collector.api("GET", f"/v1/trajectory?id={rows[0]['trajectory_id']}"))
-    )
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["invoke", "stream"])
@@ -94,7 +61,7 @@ def test_langgraph_react_agent_is_one_trajectory(
 ) -> None:
     lines = _run("langgraph_react_agent.py", collector, fake_llm, *(["--stream"] if streamed else []))
     assert f"ANSWER {ANSWER}" in lines
-    trajectory = _only_trajectory(collector)
+    trajectory = only_trajectory(collector)
     assert trajectory.agent_name == "weather-agent" and trajectory.task == TASK
     tool_results = _tool_results(lines)
     assert tool_results == [{"city": "Paris", "sky": "sunny", "celsius": 22}, 42]
@@ -109,7 +76,7 @@ def test_smolagents_tool_calling_agent_is_one_trajectory(
 ) -> None:
     lines = _run("smolagents_tool_calling_agent.py", collector, fake_llm)
     assert f"ANSWER {ANSWER}" in lines
-    trajectory = _only_trajectory(collector)
+    trajectory = only_trajectory(collector)
     assert trajectory.agent_name == "ToolCallingAgent" and trajectory.task == TASK
     tool_results = _tool_results(lines)
     assert tool_results == ["sunny, 22 C in Paris", 42, ANSWER]
@@ -137,7 +104,7 @@ print(sorted(name for name, f in patched.items() if hasattr(f, "__wrapped__")))
 def test_entry_points_load_and_can_be_disabled(disabled: str) -> None:
     env = {**os.environ, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": disabled, "OTEL_TRACES_EXPORTER": "none"}
     done = subprocess.run(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", _PROBE],
+        [OPENTELEMETRY_INSTRUMENT, sys.executable, "-c", _PROBE],
         env=env,
         capture_output=True,
         text=True,

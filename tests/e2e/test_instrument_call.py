@@ -4,18 +4,16 @@ export to the collector, installed instrumentors are on, disabled ones stay off.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from trajotel.testing.collector_process import CollectorProcess
 from trajotel.testing.fake_llm import FakeLLMServer
+
+from tests.support.agent_runs import agent_env, run_agent, wait_for
 
 AGENT = """
 import json, sys, openai, trajotel
@@ -42,37 +40,20 @@ print("ANSWER", reply.content)
 def _run(
     collector: CollectorProcess, fake: FakeLLMServer, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRAJOTEL_"))} | {
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "TRAJOTEL_ENDPOINT": collector.http_endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-        **extra_env,
-    }
-    done = subprocess.run([sys.executable, "-c", AGENT], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
-    with CollectorProcess(tmp_path / "data", env={"TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "0.5"}) as process:
-        yield process
+    return run_agent([sys.executable, "-c", AGENT], agent_env(collector, fake, **extra_env), timeout_s=120)
 
 
 def _turn_counts(collector: CollectorProcess) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        rows = collector.query("SELECT agent_name, turn_count FROM trajectories WHERE status = 'complete'")
-        if rows:
-            return rows
-        time.sleep(0.2)
-    raise AssertionError("no complete trajectory")
+    return wait_for(
+        lambda: collector.query("SELECT agent_name, turn_count FROM trajectories WHERE status = 'complete'"),
+        what="a complete trajectory",
+    )
 
 
-def test_instrument_call_exports_to_the_collector(collector: CollectorProcess) -> None:
-    with FakeLLMServer() as fake:
-        done = _run(collector, fake)
+def test_instrument_call_exports_to_the_collector(
+    collector: CollectorProcess, fake_llm: FakeLLMServer
+) -> None:
+    done = _run(collector, fake_llm)
     active = json.loads(done.stdout.split("ACTIVE ", 1)[1].splitlines()[0])
     assert "trajotel_openai" in active and "trajotel_anthropic" in active
     assert _turn_counts(collector) == [{"agent_name": "instrument-call-agent", "turn_count": 3}]
@@ -83,9 +64,10 @@ def test_instrument_call_exports_to_the_collector(collector: CollectorProcess) -
     # With only the openai instrumentor off, the HTTP catch-all still records each call.
     [("trajotel_openai", 3), ("trajotel_openai,trajotel_http", 0)],
 )
-def test_disabled_instrumentation_stays_off(collector: CollectorProcess, disabled: str, turns: int) -> None:
-    with FakeLLMServer() as fake:
-        done = _run(collector, fake, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=disabled)
+def test_disabled_instrumentation_stays_off(
+    collector: CollectorProcess, fake_llm: FakeLLMServer, disabled: str, turns: int
+) -> None:
+    done = _run(collector, fake_llm, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=disabled)
     active = json.loads(done.stdout.split("ACTIVE ", 1)[1].splitlines()[0])
     assert not set(disabled.split(",")) & set(active)
     assert "trajotel_anthropic" in active

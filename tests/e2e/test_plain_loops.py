@@ -8,11 +8,7 @@ results read from the next call's input.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,56 +17,16 @@ from trajotel.assemble.model import Trajectory
 from trajotel.testing.collector_process import CollectorProcess
 from trajotel.testing.fake_llm import FakeLLMServer
 
-from tests.e2e.test_end_to_end import _wait_for
+from tests.support.agent_runs import OPENTELEMETRY_INSTRUMENT, agent_env, only_trajectory, run_agent
 from tests.support.trajectory_match import check_trajectory
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
-BIN = Path(sys.executable).parent
 ANSWER = "It is sunny and 22 C in Paris, and 21 + 21 = 42."
 
 
-@pytest.fixture
-def fake_llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
-    process = CollectorProcess(tmp_path / "data", env={"TRAJOTEL_ASSEMBLE_IDLE_TIMEOUT_S": "0.5"})
-    with process:
-        yield process
-    assert process.proc is not None and process.proc.returncode == 0, process.log()
-
-
 def _run(collector: CollectorProcess, fake: FakeLLMServer, program: str, *args: str) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "TRAJOTEL_ENDPOINT": collector.http_endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
-    done = subprocess.run(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, str(PROGRAMS / program), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Failed to export" not in done.stderr, done.stderr
-    return done.stdout.splitlines()
-
-
-def _only_trajectory(collector: CollectorProcess) -> Trajectory:
-    rows = _wait_for(
-        lambda: collector.query("SELECT trajectory_id FROM trajectories WHERE status = 'complete'"),
-        what="a complete trajectory",
-    )
-    assert len(rows) == 1, rows
-    return Trajectory.from_dict(
-        json.loads(collector.api("GET", f"/v1/trajectory?id={rows[0]['trajectory_id']}"))
-    )
+    command = [OPENTELEMETRY_INSTRUMENT, sys.executable, str(PROGRAMS / program), *args]
+    return run_agent(command, agent_env(collector, fake)).stdout.splitlines()
 
 
 def _check(trajectory: Trajectory, fake: FakeLLMServer, lines: list[str]) -> None:
@@ -94,7 +50,7 @@ def test_plain_openai_loop_is_one_trajectory(
     collector: CollectorProcess, fake_llm: FakeLLMServer, args: tuple[str, ...]
 ) -> None:
     lines = _run(collector, fake_llm, "openai_loop.py", *args)
-    trajectory = _only_trajectory(collector)
+    trajectory = only_trajectory(collector)
     _check(trajectory, fake_llm, lines)
     assert {turn.provider for turn in trajectory.turns} == {"openai"}
 
@@ -105,7 +61,7 @@ def test_plain_anthropic_loop_is_one_trajectory(
 ) -> None:
     base_url = f"http://{fake_llm.host}:{fake_llm.port}"
     lines = _run(collector, fake_llm, "anthropic_loop.py", base_url, *args)
-    trajectory = _only_trajectory(collector)
+    trajectory = only_trajectory(collector)
     _check(trajectory, fake_llm, lines)
     assert {turn.provider for turn in trajectory.turns} == {"anthropic"}
     # Input tokens count the cache the conventions' way (the fake server splits the prompt).

@@ -14,7 +14,7 @@ from typing import Any
 import openai
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -23,6 +23,8 @@ from trajotel.instrument import genai
 from trajotel.instrument.metrics import DURATION_BUCKETS, TOKEN_USAGE_BUCKETS
 from trajotel.instrument.openai import OpenAIInstrumentor
 from trajotel.testing import FakeLLMServer
+
+from tests.support.metric_points import points
 
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -44,17 +46,6 @@ def metered(
     )
     yield
     instrumentor.uninstrument()
-
-
-def points(reader: InMemoryMetricReader, name: str) -> list[HistogramDataPoint]:
-    data = reader.get_metrics_data()
-    found: list[HistogramDataPoint] = []
-    for resource_metrics in data.resource_metrics if data else ():
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                if metric.name == name:
-                    found.extend(metric.data.data_points)  # type: ignore[arg-type]
-    return found
 
 
 def metric_unit(reader: InMemoryMetricReader, name: str) -> str | None:
