@@ -156,8 +156,8 @@ class _Call:
         capture = capture or genai.ContentCapture.NO_CONTENT
         # The SDK itself tests ``stream or False``; its "omit" sentinel is falsy.
         streaming = bool(kwargs.get("stream"))
-        attributes = genai.safe_call(_base_attributes, api, instance, kwargs, default={}) or {}
-        span = _start_span(tracer, api, instance, kwargs, capture)
+        attributes = _base_attributes(api, instance, kwargs)
+        span = _start_span(tracer, api, kwargs, capture, attributes)
         return cls(api, span, capture, streaming, metrics, attributes)
 
     def _claim(self) -> bool:
@@ -207,7 +207,7 @@ class _Call:
     def record_response(self, span: Span, response: Any) -> None:
         genai.safe_call(_set_response_attributes, self.api, span, response)
         if self.capture.wanted:
-            genai.safe_call(_set_output_content, self.api, span, response)
+            genai.safe_call(_set_output_content, self.api, span, response, self.capture)
         genai.safe_call(self.api.record_extras, span, response, self.capture)
 
     def record_metrics(self, response: Any, exc: BaseException | None) -> None:
@@ -272,20 +272,24 @@ def _identity_attributes(api: Api, instance: Any, kwargs: Mapping[str, Any]) -> 
 
 
 def _base_attributes(api: Api, instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Identity and server attributes: what both the span and the metrics carry."""
-    return {
-        **_identity_attributes(api, instance, kwargs),
-        **genai.server_attributes(genai.client_base_url(instance)),
-    }
+    """Identity and server attributes: what both the span and the metrics carry.
+
+    Each part guarded on its own: a failing one loses only its own attributes.
+    """
+    attributes = genai.safe_call(_identity_attributes, api, instance, kwargs, default={}) or {}
+    base_url = genai.safe_call(genai.client_base_url, instance)
+    attributes.update(genai.safe_call(genai.server_attributes, base_url, default={}) or {})
+    return attributes
 
 
 def _start_span(
-    tracer: Tracer, api: Api, instance: Any, kwargs: Mapping[str, Any], capture: genai.ContentCapture
+    tracer: Tracer,
+    api: Api,
+    kwargs: Mapping[str, Any],
+    capture: genai.ContentCapture,
+    base_attributes: Mapping[str, Any],
 ) -> Span:
-    attributes = _identity_attributes(api, instance, kwargs)
-    # Each part guarded on its own: a failing one loses only its own attributes.
-    base_url = genai.safe_call(genai.client_base_url, instance)
-    attributes.update(genai.safe_call(genai.server_attributes, base_url, default={}) or {})
+    attributes = dict(base_attributes)
     if kwargs.get("stream"):
         attributes[sc.GEN_AI_REQUEST_STREAM] = True
     attributes.update(genai.safe_call(api.request_attributes, kwargs, default={}) or {})
@@ -293,24 +297,26 @@ def _start_span(
     # From here on every step is guarded: the span exists and must reach span.end().
     genai.safe_call(genai.set_attributes, span, attributes)
     if capture.wanted:
-        genai.safe_call(_set_input_content, api, span, kwargs)
+        genai.safe_call(_set_input_content, api, span, kwargs, capture)
     return span
 
 
-def _set_input_content(api: Api, span: Span, kwargs: Mapping[str, Any]) -> None:
+def _set_input_content(
+    api: Api, span: Span, kwargs: Mapping[str, Any], capture: genai.ContentCapture
+) -> None:
     content = api.input_content(kwargs)
     if content:
-        genai.record_content(span, content)
+        genai.record_content(span, content, capture)
 
 
 def _set_response_attributes(api: Api, span: Span, response: Any) -> None:
     genai.set_attributes(span, api.response_attributes(response))
 
 
-def _set_output_content(api: Api, span: Span, response: Any) -> None:
+def _set_output_content(api: Api, span: Span, response: Any, capture: genai.ContentCapture) -> None:
     content = api.output_content(response)
     if content:
-        genai.record_content(span, content)
+        genai.record_content(span, content, capture)
 
 
 def response_view(result: Any) -> Any:
