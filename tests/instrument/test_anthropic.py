@@ -423,7 +423,7 @@ def test_instrumentation_failure_does_not_break_the_call(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("instrumentation bug")
 
-    monkeypatch.setattr(wrappers, "_set_response_attributes", broken)
+    monkeypatch.setattr(wrappers, "set_response_attributes", broken)
     monkeypatch.setattr(wrappers.ac, "input_messages", broken)
     message = client.messages.create(model="fake-chat", max_tokens=16, messages=[USER])
     assert message.content[0].text == "Hello! I am a fake LLM."

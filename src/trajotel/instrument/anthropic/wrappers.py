@@ -303,9 +303,9 @@ class _Call:
 
         def on_finish(span: Span, message: dict[str, Any]) -> None:
             finished.append(message)
-            genai.safe_call(_set_response_attributes, span, message)
+            genai.safe_call(set_response_attributes, span, message)
             if capture.wanted and message.get("content"):
-                genai.safe_call(_set_output_content, span, message)
+                genai.safe_call(set_output_content, span, message)
 
         def on_end(exc: BaseException | None) -> None:
             self.record_metrics(finished[0] if finished else None, exc)
@@ -348,11 +348,11 @@ def _start_span(
     # From here on every step is guarded: the span exists and must reach span.end().
     genai.safe_call(genai.set_attributes, span, attributes)
     if capture.wanted:
-        genai.safe_call(_set_input_content, span, kwargs)
+        genai.safe_call(set_input_content, span, kwargs)
     return span, attributes
 
 
-def _set_input_content(span: Span, kwargs: Mapping[str, Any]) -> None:
+def set_input_content(span: Span, kwargs: Mapping[str, Any]) -> None:
     content: dict[str, Any] = {"input_messages": ac.input_messages(kwargs.get("messages"))}
     system = ac.system_instructions(kwargs.get("system"))
     if system:
@@ -390,14 +390,14 @@ def _message_view(result: Any) -> Any:
 def _end_with_result(span: Span, message: Any, capture: genai.ContentCapture) -> None:
     try:
         if message is not None:
-            genai.safe_call(_set_response_attributes, span, message)
+            genai.safe_call(set_response_attributes, span, message)
             if capture.wanted:
-                genai.safe_call(_set_output_content, span, message)
+                genai.safe_call(set_output_content, span, message)
     finally:
         span.end()
 
 
-def _set_response_attributes(span: Span, message: Any) -> None:
+def set_response_attributes(span: Span, message: Any) -> None:
     stop_reason = genai.field(message, "stop_reason")
     attributes: dict[str, Any] = {
         sc.GEN_AI_RESPONSE_ID: genai.field(message, "id"),
@@ -408,5 +408,5 @@ def _set_response_attributes(span: Span, message: Any) -> None:
     genai.set_attributes(span, attributes)
 
 
-def _set_output_content(span: Span, message: Any) -> None:
+def set_output_content(span: Span, message: Any) -> None:
     genai.record_content(span, {"output_messages": ac.output_messages(message)})

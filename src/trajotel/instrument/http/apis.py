@@ -84,12 +84,12 @@ class AnthropicMessages:
         return anthropic_spans.request_attributes(None, body)
 
     def record_input(self, span: Span, body: Mapping[str, Any]) -> None:
-        anthropic_spans._set_input_content(span, body)
+        anthropic_spans.set_input_content(span, body)
 
     def record_response(self, span: Span, response: Any, capture: genai.ContentCapture) -> None:
-        genai.safe_call(anthropic_spans._set_response_attributes, span, response)
+        genai.safe_call(anthropic_spans.set_response_attributes, span, response)
         if capture.wanted and genai.field(response, "content"):
-            genai.safe_call(anthropic_spans._set_output_content, span, response)
+            genai.safe_call(anthropic_spans.set_output_content, span, response)
 
     def accumulator(
         self, on_finish: Callable[[Span, Any], None], keep_content: bool

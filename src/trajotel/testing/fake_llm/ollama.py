@@ -29,22 +29,7 @@ def handle(reply: Reply, request: dict[str, Any], raw: str) -> None:
     if request.get("stream", True) is False:
         reply.json(200, final)
         return
-    _ndjson(
-        reply, [*_chunks(request, step, final), {**final, "message": {"role": "assistant", "content": ""}}]
-    )
-
-
-def _ndjson(reply: Reply, lines: list[dict[str, Any]]) -> None:
-    """A chunked ``application/x-ndjson`` body, one JSON object per line and per chunk."""
-    # Reply has no header helper for non-SSE streams: its handler sends the status and headers.
-    handler = reply._handler
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/x-ndjson")
-    handler.send_header("Transfer-Encoding", "chunked")
-    handler.end_headers()
-    for line in lines:
-        reply.chunk(compact(line).encode() + b"\n")
-    handler.wfile.write(b"0\r\n\r\n")
+    reply.ndjson([*_chunks(request, step, final), {**final, "message": {"role": "assistant", "content": ""}}])
 
 
 def _history_ids(request: Mapping[str, Any]) -> str:

@@ -51,23 +51,31 @@ class Reply:
 
     def sse(self, events: Iterable[tuple[str, str]], done: bool = True) -> None:
         """Stream ``(event name or "", data)`` pairs as chunked SSE; ``done`` adds OpenAI's ``[DONE]``."""
+        frames = list(events)
+        recorded = [json.loads(data) for _, data in frames]
+        if done:
+            frames.append(("", "[DONE]"))
+        body = ((f"event: {name}\n" if name else "") + f"data: {data}\n\n" for name, data in frames)
+        self._stream("text/event-stream", recorded, (frame.encode() for frame in body))
+
+    def ndjson(self, lines: Sequence[Any]) -> None:
+        """Stream JSON values as chunked ``application/x-ndjson``, one line per chunk (Ollama)."""
+        self._stream("application/x-ndjson", list(lines), (compact(line).encode() + b"\n" for line in lines))
+
+    def _stream(self, content_type: str, recorded: list[Any], chunks: Iterable[bytes]) -> None:
+        if self._on_response is not None:
+            self._on_response("response", {"status": 200, "events": recorded})
         handler = self._handler
         handler.send_response(200)
-        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Content-Type", content_type)
         handler.send_header("Cache-Control", "no-cache")
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
-        frames = [(name, data) for name, data in events]
-        if self._on_response is not None:
-            self._on_response("response", {"status": 200, "events": [json.loads(d) for _, d in frames]})
-        if done:
-            frames.append(("", "[DONE]"))
-        for name, data in frames:
-            frame = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
-            self.chunk(frame.encode())
+        for data in chunks:
+            self.chunk(data)
         handler.wfile.write(b"0\r\n\r\n")
 
     def chunk(self, data: bytes) -> None:
-        """One HTTP chunk, flushed at once (for streaming formats other than SSE)."""
+        """One HTTP chunk, flushed at once."""
         self._handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self._handler.wfile.flush()
