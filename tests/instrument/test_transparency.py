@@ -22,7 +22,6 @@ import inspect
 import json
 import re
 import sys
-import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +46,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
 from trajotel import semconv as sc
 from trajotel.instrument.anthropic import AnthropicInstrumentor
@@ -481,27 +481,28 @@ class RaisingTracerProvider(trace.TracerProvider):
         return RaisingTracer()
 
 
-@pytest.fixture
-def raising_redaction_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], int]]:
-    """TRAJOTEL_REDACT pointing at a hook that always raises; returns how often it ran."""
+def _redaction_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> Callable[[], int]:
+    """TRAJOTEL_REDACT pointing at a hook that counts its calls, then runs ``body``."""
     # trajotel imports a hook once per configured path: a fresh module name per test.
     module = f"trajotel_test_redact_{uuid.uuid4().hex}"
-    (tmp_path / f"{module}.py").write_text(
-        textwrap.dedent(
-            """
-            calls = 0
-
-            def redact(content):
-                global calls
-                calls += 1
-                raise RuntimeError("redaction hook failure")
-            """
-        )
-    )
+    source = f"calls = 0\n\ndef redact(content):\n    global calls\n    calls += 1\n    {body}\n"
+    (tmp_path / f"{module}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv(sc.ENV_REDACT, f"{module}:redact")
-    yield lambda: sys.modules[module].calls
-    sys.modules.pop(module, None)
+    # Not imported at all: never called.
+    return lambda: getattr(sys.modules.get(module), "calls", 0)
+
+
+@pytest.fixture
+def raising_redaction_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """A redaction hook that always raises; returns how often it ran."""
+    return _redaction_hook(tmp_path, monkeypatch, 'raise RuntimeError("redaction hook failure")')
+
+
+@pytest.fixture
+def counting_redaction_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """A redaction hook that records everything; returns how often it ran (once per content)."""
+    return _redaction_hook(tmp_path, monkeypatch, "return content")
 
 
 def _fault_provider(
@@ -553,6 +554,42 @@ def test_a_raising_redaction_hook_never_reaches_the_agent(
     assert raising_redaction_hook() >= 1
     (span,) = span_exporter.get_finished_spans()
     assert sc.GEN_AI_INPUT_MESSAGES not in (span.attributes or {})  # fails closed
+
+
+class DroppingSampler(Sampler):
+    """Samples every span out, keeping the attributes it was asked about."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, *args: Any, **kwargs: Any) -> Any:
+        attributes = kwargs.get("attributes", args[1] if len(args) > 1 else None)
+        self.seen.append(dict(attributes or {}))
+        return SamplingResult(Decision.DROP)
+
+    def get_description(self) -> str:
+        return "DroppingSampler"
+
+
+@pytest.mark.parametrize("mode", ["SPAN_ONLY", "SPAN_AND_EVENT"])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_a_sampled_out_call_builds_no_content_for_its_span(
+    case: Case,
+    mode: str,
+    fake_llm: FakeLLMServer,
+    counting_redaction_hook: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sampler sees the request attributes; content is built only when an event wants it."""
+    monkeypatch.setenv(sc.ENV_CAPTURE_MESSAGE_CONTENT, mode)
+    sampler = DroppingSampler()
+    plain = run_case(case, fake_llm)
+    with instrumented(case, TracerProvider(sampler=sampler)):
+        traced = run_case(case, fake_llm)
+    assert traced == plain
+    assert sampler.seen, "no span was started"
+    assert all(sc.GEN_AI_OPERATION_NAME in seen and sc.GEN_AI_PROVIDER_NAME in seen for seen in sampler.seen)
+    assert (counting_redaction_hook() > 0) == (mode == "SPAN_AND_EVENT")
 
 
 # --- the protocol surface of what is returned -----------------------------------------------------

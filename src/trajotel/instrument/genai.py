@@ -37,6 +37,7 @@ import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -277,20 +278,26 @@ _failed_steps: set[str] = set()
 
 def is_given(value: Any) -> bool:
     """False for None and the SDKs' "not given" sentinels (Stainless ``NotGiven`` / ``Omit``)."""
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+    return value is not None and type(value).__name__ not in _SENTINEL_NAMES
+
+
+_SENTINEL_NAMES = ("NotGiven", "Omit")
 
 
 def field(obj: Any, name: str, default: Any = None) -> Any:
-    """Read ``name`` from a mapping or an object; absent, None and sentinels give ``default``."""
+    """Read ``name`` from a mapping or an object; absent, None and sentinels give ``default``.
+
+    This runs dozens of times per instrumented call, so the common shapes come first: plain
+    dicts (request messages), then pydantic models (every SDK response object).
+    """
     if obj is None:
         return default
-    if isinstance(obj, Mapping):
-        value = obj.get(name, default)
+    if type(obj) is dict or _is_mapping_type(type(obj)):
+        value = obj.get(name)
     else:
-        # Pydantic models (every SDK response object) keep fields in ``__dict__`` and unknown
-        # server fields in ``__pydantic_extra__``. Reading those first matters on hot paths
-        # (stream chunks): ``getattr`` of an absent name goes through pydantic's ``__getattr__``,
-        # which raises and catches an AttributeError each time.
+        # Pydantic models keep fields in ``__dict__`` and unknown server fields in
+        # ``__pydantic_extra__``. ``getattr`` of an absent name would go through pydantic's
+        # ``__getattr__``, which raises and catches an AttributeError each time.
         fields = getattr(obj, "__dict__", None)
         if fields is not None and name in fields:
             value = fields[name]
@@ -298,15 +305,34 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
             extra = getattr(obj, "__pydantic_extra__", None)
             if extra is not None and name in extra:
                 value = extra[name]
-            elif extra is not None and not hasattr(type(obj), name):
-                value = default  # a pydantic model without that field, property or method
+            elif extra is not None and not _class_has(type(obj), name):
+                value = None  # a pydantic model without that field, property or method
             else:
-                value = getattr(obj, name, default)
-    return value if value is not None and is_given(value) else default
+                value = getattr(obj, name, None)
+    if value is None or type(value).__name__ in _SENTINEL_NAMES:
+        return default
+    return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_mapping_type(cls: type) -> bool:
+    # Cached: ``isinstance(obj, Mapping)`` of a non-mapping runs the ABC machinery each time.
+    return issubclass(cls, Mapping)
+
+
+@functools.lru_cache(maxsize=4096)
+def _class_has(cls: type, name: str) -> bool:
+    # Cached: on a pydantic class, ``hasattr`` of an absent name raises inside the metaclass.
+    return hasattr(cls, name)
 
 
 def _items(value: Any) -> list[Any]:
-    """A list view of a list-like value (a lone string or mapping counts as one item)."""
+    """The items of a list-like value, to read (a lone string or mapping counts as one item).
+
+    A list comes back as it is, not copied: callers only iterate.
+    """
+    if type(value) is list:
+        return value
     if value is None or not is_given(value) or isinstance(value, Iterator):
         # A one-shot iterator would be consumed here and arrive empty at the SDK: leave it alone.
         return []
@@ -315,9 +341,63 @@ def _items(value: Any) -> list[Any]:
     return list(value)
 
 
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
+
+
+def fields_of(obj: Any) -> Mapping[str, Any]:
+    """Read access to an SDK value's fields as a mapping, for converters that read many of them.
+
+    Dicts come as they are, pydantic models as their fields plus extras, anything else behind a
+    mapping that reads through ``field``. One view and plain ``get`` calls cost a fraction of a
+    ``field`` call per name, which matters on hot paths (messages, stream chunks). Unlike
+    ``field``, a view does not hide the SDKs' "not given" sentinels: read request kwargs with
+    ``field``.
+    """
+    if obj is None:
+        return _NO_FIELDS
+    cls = type(obj)
+    if cls is dict or _is_mapping_type(cls):
+        return obj
+    if _is_pydantic_type(cls):
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return {**obj.__dict__, **extra} if extra else obj.__dict__
+    return _FieldView(obj)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_pydantic_type(cls: type) -> bool:
+    # Pydantic 2 models keep their fields in ``__dict__`` (extras apart); their properties are
+    # nothing the converters read. Pydantic 1 models have no ``__pydantic_validator__``.
+    return hasattr(cls, "__pydantic_validator__") and hasattr(cls, "__pydantic_extra__")
+
+
+class _FieldView(Mapping[str, Any]):
+    """Any other object read as a mapping of its attributes (``get`` only, through ``field``)."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return field(self._obj, key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        value = field(self._obj, key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())  # attribute names are not enumerable in general
+
+    def __len__(self) -> int:
+        return 0
+
+
 def to_json(value: Any) -> str:
     """Compact JSON, as the GenAI content attributes carry it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return _ENCODER.encode(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -329,6 +409,14 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return str(value)
+
+
+# One encoder for every call: ``json.dumps`` with options builds a new one each time.
+# No circular-reference check: the values are parts trajotel builds, and a cycle in a caller's
+# tool schema still fails (RecursionError), which the caller of to_json handles as any error.
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, default=_json_default, check_circular=False
+)
 
 
 def is_one_shot(value: Any) -> bool:
@@ -405,17 +493,63 @@ def number(value: Any) -> float | int | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:
-    """Set the attributes that hold a valid OpenTelemetry value; drop None and anything else."""
+def valid_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes that hold a valid OpenTelemetry value; None and anything else dropped."""
+    valid: dict[str, Any] = {}
     for key, value in attributes.items():
         if isinstance(value, (str, bool, int, float)):
-            span.set_attribute(key, value)
+            valid[key] = value
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-            span.set_attribute(key, list(value))
+            valid[key] = list(value)
+    return valid
+
+
+def set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:
+    """Set the attributes that hold a valid OpenTelemetry value; drop None and anything else."""
+    valid = valid_attributes(attributes)
+    if valid:
+        span.set_attributes(valid)
+
+
+def start_client_span(
+    tracer: trace.Tracer, name: str, attributes: Mapping[str, Any], capture: ContentCapture
+) -> tuple[Span, ContentCapture]:
+    """Start a model call's CLIENT span, and say what content the call records.
+
+    The request attributes are given at the start, so a sampler sees them. A span that is not
+    recorded (sampled out) gets no content built for it, unless the content goes to an event.
+    """
+    span = tracer.start_span(name, kind=trace.SpanKind.CLIENT, attributes=valid_attributes(attributes))
+    if capture.wanted and not capture.on_event and not span.is_recording():
+        capture = ContentCapture.NO_CONTENT
+    return span, capture
 
 
 def span_name(operation: str, model: Any) -> str:
     return f"{operation} {model}" if isinstance(model, str) and model else operation
+
+
+def cached_by_identity(fn: Callable[[Any], T]) -> Callable[[Any], T]:
+    """Memoize a one-argument function by its argument's identity (a client's base URL object).
+
+    Per-call work that depends only on the client (provider, server address) is done once per
+    client instead of on every call. The argument is kept alive while cached, so its ``id`` is
+    not reused; at most 256 entries, then the cache starts over. Results are shared: read only.
+    """
+    cache: dict[int, tuple[Any, T]] = {}
+
+    @functools.wraps(fn)
+    def cached(arg: Any) -> T:
+        hit = cache.get(id(arg))
+        if hit is not None and hit[0] is arg:
+            return hit[1]
+        result = fn(arg)
+        if len(cache) >= 256:
+            cache.clear()
+        cache[id(arg)] = (arg, result)
+        return result
+
+    return cached
 
 
 def server_attributes(base_url: Any) -> dict[str, Any]:
@@ -427,6 +561,10 @@ def server_attributes(base_url: Any) -> dict[str, Any]:
         return {}
     port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
     return {sc.SERVER_ADDRESS: parts.hostname, sc.SERVER_PORT: port}
+
+
+# For a client's base URL, the same object on every call: computed once (read only).
+client_server_attributes = cached_by_identity(server_attributes)
 
 
 # --- messages ------------------------------------------------------------------------------
@@ -507,13 +645,14 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
 
 def tool_call_part(call: Any) -> dict[str, Any]:
     """An assistant tool call (function or custom tool) as a ``tool_call`` part."""
-    function = field(call, "function")
-    spec = function if function is not None else field(call, "custom")
-    arguments = field(spec, "arguments") if function is not None else field(spec, "input")
+    call = fields_of(call)
+    function = call.get("function")
+    spec = fields_of(function if function is not None else call.get("custom"))
+    arguments = spec.get("arguments") if function is not None else spec.get("input")
     return {
         "type": sc.PART_TOOL_CALL,
-        "id": field(call, "id"),
-        "name": field(spec, "name"),
+        "id": call.get("id"),
+        "name": spec.get("name"),
         "arguments": parse_arguments(arguments),
     }
 
@@ -524,26 +663,26 @@ def _text_of(content: Any) -> str:
     return "".join(str(field(item, "text", "")) for item in _items(content))
 
 
-def _reasoning_text(message: Any) -> str | None:
-    # OpenAI-compatible servers disagree on the name (vLLM/DeepSeek vs OpenRouter).
-    for name in ("reasoning_content", "reasoning"):
-        value = field(message, name)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _assistant_parts(message: Any) -> list[dict[str, Any]]:
+def _assistant_parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The parts of a message (read through ``fields_of``): reasoning, content, tool calls."""
     parts: list[dict[str, Any]] = []
-    reasoning = _reasoning_text(message)
-    if reasoning:  # reasoning comes first: it happened before the answer
+    # OpenAI-compatible servers disagree on the name (vLLM/DeepSeek vs OpenRouter).
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:  # first: it happened before the answer
         parts.append({"type": sc.PART_REASONING, "content": reasoning})
-    parts.extend(content_parts(field(message, "content")))
-    refusal = field(message, "refusal")
+    content = message.get("content")
+    if isinstance(content, str):
+        if content:
+            parts.append(_text_part(content))
+    elif content is not None:
+        parts.extend(content_parts(content))
+    refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
         parts.append(_text_part(refusal))
-    parts.extend(tool_call_part(call) for call in _items(field(message, "tool_calls")))
-    function_call = field(message, "function_call")  # pre-tools API, still accepted
+    tool_calls = message.get("tool_calls")
+    if tool_calls:
+        parts.extend(tool_call_part(call) for call in _items(tool_calls))
+    function_call = message.get("function_call")  # pre-tools API, still accepted
     if function_call is not None:
         parts.append(tool_call_part({"function": function_call}))
     return parts
@@ -551,17 +690,18 @@ def _assistant_parts(message: Any) -> list[dict[str, Any]]:
 
 def input_message(message: Any) -> dict[str, Any]:
     """One OpenAI chat message as a GenAI input message (system/developer keep their role)."""
-    role = field(message, "role")
+    message = fields_of(message)
+    role = message.get("role")
     if role in ("tool", "function"):
         response = {
             "type": sc.PART_TOOL_CALL_RESPONSE,
-            "id": field(message, "tool_call_id"),
-            "response": _text_of(field(message, "content")),
+            "id": message.get("tool_call_id"),
+            "response": _text_of(message.get("content")),
         }
         result: dict[str, Any] = {"role": "tool", "parts": [response]}
     else:
         result = {"role": role, "parts": _assistant_parts(message)}
-    name = field(message, "name")
+    name = message.get("name")
     if isinstance(name, str) and name:
         result["name"] = name
     return result
@@ -587,18 +727,22 @@ def map_finish_reason(raw: Any) -> str:
     return _FINISH_REASONS.get(raw, raw)
 
 
-def _choice_index(choice: Any) -> int:
-    index = field(choice, "index", 0)
-    return index if isinstance(index, int) else 0
+def _sorted_choices(choices: Any) -> list[Mapping[str, Any]]:
+    """The choices, read through ``fields_of``, in index order (usually one: no sort needed)."""
+    views = [fields_of(choice) for choice in _items(choices)]
+    if len(views) < 2:
+        return views
 
+    def index(choice: Mapping[str, Any]) -> int:
+        value = choice.get("index", 0)
+        return value if isinstance(value, int) else 0
 
-def _sorted_choices(choices: Any) -> list[Any]:
-    return sorted(_items(choices), key=_choice_index)
+    return sorted(views, key=index)
 
 
 def finish_reasons(choices: Any) -> list[str]:
     """Raw finish reasons, one per choice (a missing one is reported as "error")."""
-    return [field(choice, "finish_reason") or "error" for choice in _sorted_choices(choices)]
+    return [choice.get("finish_reason") or "error" for choice in _sorted_choices(choices)]
 
 
 def output_messages(choices: Any) -> list[dict[str, Any]]:
@@ -606,8 +750,8 @@ def output_messages(choices: Any) -> list[dict[str, Any]]:
     return [
         {
             "role": "assistant",
-            "parts": _assistant_parts(field(choice, "message")),
-            "finish_reason": map_finish_reason(field(choice, "finish_reason")),
+            "parts": _assistant_parts(fields_of(choice.get("message"))),
+            "finish_reason": map_finish_reason(choice.get("finish_reason")),
         }
         for choice in _sorted_choices(choices)
     ]
@@ -617,12 +761,14 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]]:
     """Request tools as GenAI tool definitions: {type, name, description?, parameters?}."""
     definitions = []
     for tool in _items(tools):
-        kind = field(tool, "type", "function")
-        spec = field(tool, kind) or field(tool, "function") or {}
-        definition: dict[str, Any] = {"type": kind, "name": field(spec, "name")}
+        tool = fields_of(tool)
+        kind = tool.get("type") or "function"
+        spec = fields_of(tool.get(kind) or tool.get("function"))
+        definition: dict[str, Any] = {"type": kind, "name": spec.get("name")}
         for key in ("description", "parameters"):
-            if field(spec, key) is not None:
-                definition[key] = field(spec, key)
+            value = spec.get(key)
+            if value is not None:
+                definition[key] = value
         definitions.append(definition)
     return definitions
 
@@ -632,13 +778,18 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]]:
 
 def usage_attributes(usage: Any) -> dict[str, int]:
     """Token usage attributes from an OpenAI-style usage object (chat or responses names)."""
-    prompt_details = field(usage, "prompt_tokens_details") or field(usage, "input_tokens_details")
-    completion_details = field(usage, "completion_tokens_details") or field(usage, "output_tokens_details")
+    usage = fields_of(usage)
+    prompt_details = fields_of(usage.get("prompt_tokens_details") or usage.get("input_tokens_details"))
+    completion_details = fields_of(
+        usage.get("completion_tokens_details") or usage.get("output_tokens_details")
+    )
+    input_tokens = usage.get("prompt_tokens")
+    output_tokens = usage.get("completion_tokens")
     values = {
-        sc.GEN_AI_USAGE_INPUT_TOKENS: field(usage, "prompt_tokens", field(usage, "input_tokens")),
-        sc.GEN_AI_USAGE_OUTPUT_TOKENS: field(usage, "completion_tokens", field(usage, "output_tokens")),
-        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: field(prompt_details, "cached_tokens"),
-        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: field(completion_details, "reasoning_tokens"),
+        sc.GEN_AI_USAGE_INPUT_TOKENS: usage.get("input_tokens") if input_tokens is None else input_tokens,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: usage.get("output_tokens") if output_tokens is None else output_tokens,
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: prompt_details.get("cached_tokens"),
+        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: completion_details.get("reasoning_tokens"),
     }
     return {k: v for k, v in values.items() if isinstance(v, int) and not isinstance(v, bool)}
 

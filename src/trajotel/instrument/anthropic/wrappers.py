@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Span, Tracer
 
 from trajotel import semconv as sc
 from trajotel.instrument import genai, streams
@@ -246,7 +246,7 @@ class _Call:
         capture = genai.safe_call(genai.content_capture_mode, default=genai.ContentCapture.NO_CONTENT)
         capture = capture or genai.ContentCapture.NO_CONTENT
         streaming = bool(kwargs.get("stream"))  # the SDK's "omit" sentinel is falsy
-        span, attributes = _start_span(tools.tracer, instance, kwargs, capture)
+        span, attributes, capture = _start_span(tools.tracer, instance, kwargs, capture)
         return cls(span, capture, streaming, tools, attributes)
 
     def finish(self, result: Any) -> Any:
@@ -325,7 +325,7 @@ def request_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, An
         params.update({key: value for key, value in extra.items() if genai.is_given(value)})
     stop = params.get("stop_sequences")
     return {
-        **genai.server_attributes(genai.client_base_url(instance)),
+        **genai.client_server_attributes(genai.client_base_url(instance)),
         sc.GEN_AI_REQUEST_MAX_TOKENS: genai.number(params.get("max_tokens")),
         sc.GEN_AI_REQUEST_TEMPERATURE: genai.number(params.get("temperature")),
         sc.GEN_AI_REQUEST_TOP_P: genai.number(params.get("top_p")),
@@ -336,7 +336,7 @@ def request_attributes(instance: Any, kwargs: Mapping[str, Any]) -> dict[str, An
 
 def _start_span(
     tracer: Tracer, instance: Any, kwargs: Mapping[str, Any], capture: genai.ContentCapture
-) -> tuple[Span, dict[str, Any]]:
+) -> tuple[Span, dict[str, Any], genai.ContentCapture]:
     model = kwargs.get("model")
     attributes = {
         sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
@@ -344,12 +344,11 @@ def _start_span(
         sc.GEN_AI_REQUEST_MODEL: model if isinstance(model, str) else None,
     }
     attributes.update(genai.safe_call(request_attributes, instance, kwargs, default={}) or {})
-    span = tracer.start_span(genai.span_name(sc.OP_CHAT, model), kind=SpanKind.CLIENT)
+    span, capture = genai.start_client_span(tracer, genai.span_name(sc.OP_CHAT, model), attributes, capture)
     # From here on every step is guarded: the span exists and must reach span.end().
-    genai.safe_call(genai.set_attributes, span, attributes)
     if capture.wanted:
         genai.safe_call(set_input_content, span, kwargs)
-    return span, attributes
+    return span, attributes, capture
 
 
 def set_input_content(span: Span, kwargs: Mapping[str, Any]) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import wrapt
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from trajotel import semconv as sc
 from trajotel.instrument import genai, streams
@@ -145,9 +145,9 @@ class HttpCall:
         }
         attributes.update(genai.safe_call(genai.server_attributes, request.url, default={}) or {})
         attributes.update(genai.safe_call(api.request_attributes, body, default={}) or {})
-        span = tracer.start_span(genai.span_name(api.operation, model), kind=SpanKind.CLIENT)
+        name = genai.span_name(api.operation, model)
+        span, capture = genai.start_client_span(tracer, name, attributes, capture)
         # From here on every step is guarded: the span exists and must reach span.end().
-        genai.safe_call(genai.set_attributes, span, attributes)
         if capture.wanted:
             genai.safe_call(api.record_input, span, body)
         return cls(api, span, capture, library)

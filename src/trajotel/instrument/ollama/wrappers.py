@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Span, Tracer
 
 from trajotel import semconv as sc
 from trajotel.instrument import genai, streams
@@ -98,11 +98,12 @@ class _Call:
             sc.GEN_AI_REQUEST_STREAM: True if streaming else None,
         }
         base_url = genai.safe_call(genai.client_base_url, instance)
-        attributes.update(genai.safe_call(genai.server_attributes, base_url, default={}) or {})
+        attributes.update(genai.safe_call(genai.client_server_attributes, base_url, default={}) or {})
         attributes.update(genai.safe_call(oc.request_attributes, arguments, default={}) or {})
-        span = tracer.start_span(genai.span_name(sc.OP_CHAT, model), kind=SpanKind.CLIENT)
+        span, capture = genai.start_client_span(
+            tracer, genai.span_name(sc.OP_CHAT, model), attributes, capture
+        )
         # From here on every step is guarded: the span exists and must reach span.end().
-        genai.safe_call(genai.set_attributes, span, attributes)
         if capture.wanted:
             genai.safe_call(_record_input, span, arguments)
         return cls(span, capture, streaming)

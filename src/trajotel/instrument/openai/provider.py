@@ -65,6 +65,10 @@ def provider_name(resource: Any) -> str:
     client = getattr(resource, "_client", None)
     if genai.safe_call(_is_azure, client, default=False):
         return AZURE_OPENAI
-    base_url = genai.client_base_url(resource)
+    return _provider_of_url(genai.client_base_url(resource))
+
+
+@genai.cached_by_identity
+def _provider_of_url(base_url: Any) -> str:
     host = urlsplit(str(base_url)).hostname if base_url is not None else None
     return provider_from_host(host) or OPENAI

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Span, Tracer
 
 from trajotel import semconv as sc
 from trajotel.instrument import genai, streams
@@ -157,7 +157,7 @@ class _Call:
         # The SDK itself tests ``stream or False``; its "omit" sentinel is falsy.
         streaming = bool(kwargs.get("stream"))
         attributes = _base_attributes(api, instance, kwargs)
-        span = _start_span(tracer, api, kwargs, capture, attributes)
+        span, capture = _start_span(tracer, api, kwargs, capture, attributes)
         return cls(api, span, capture, streaming, metrics, attributes)
 
     def _claim(self) -> bool:
@@ -205,10 +205,13 @@ class _Call:
             genai.safe_call(self.span.end)
 
     def record_response(self, span: Span, response: Any) -> None:
-        genai.safe_call(_set_response_attributes, self.api, span, response)
+        recording = span.is_recording()  # a sampled-out span: only an event may want content
+        if recording:
+            genai.safe_call(_set_response_attributes, self.api, span, response)
         if self.capture.wanted:
             genai.safe_call(_set_output_content, self.api, span, response, self.capture)
-        genai.safe_call(self.api.record_extras, span, response, self.capture)
+        if recording:
+            genai.safe_call(self.api.record_extras, span, response, self.capture)
 
     def record_metrics(self, response: Any, exc: BaseException | None) -> None:
         if self.metrics is None:
@@ -261,24 +264,19 @@ def _is_unread_body(result: Any, streaming: bool) -> bool:
     return streaming and isinstance(result, LegacyAPIResponse)
 
 
-def _identity_attributes(api: Api, instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Operation, provider and request model: what sampling may look at."""
+def _base_attributes(api: Api, instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Operation, provider, request model and server: what both the span and the metrics carry
+    (and what sampling may look at). Each part guarded on its own: a failing one loses only its
+    own attributes.
+    """
     model = kwargs.get("model")
-    return {
+    attributes = {
         sc.GEN_AI_OPERATION_NAME: api.operation,
         sc.GEN_AI_PROVIDER_NAME: genai.safe_call(provider.provider_name, instance) or provider.OPENAI,
         sc.GEN_AI_REQUEST_MODEL: model if isinstance(model, str) else None,
     }
-
-
-def _base_attributes(api: Api, instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Identity and server attributes: what both the span and the metrics carry.
-
-    Each part guarded on its own: a failing one loses only its own attributes.
-    """
-    attributes = genai.safe_call(_identity_attributes, api, instance, kwargs, default={}) or {}
     base_url = genai.safe_call(genai.client_base_url, instance)
-    attributes.update(genai.safe_call(genai.server_attributes, base_url, default={}) or {})
+    attributes.update(genai.safe_call(genai.client_server_attributes, base_url, default={}) or {})
     return attributes
 
 
@@ -288,17 +286,17 @@ def _start_span(
     kwargs: Mapping[str, Any],
     capture: genai.ContentCapture,
     base_attributes: Mapping[str, Any],
-) -> Span:
+) -> tuple[Span, genai.ContentCapture]:
     attributes = dict(base_attributes)
     if kwargs.get("stream"):
         attributes[sc.GEN_AI_REQUEST_STREAM] = True
     attributes.update(genai.safe_call(api.request_attributes, kwargs, default={}) or {})
-    span = tracer.start_span(genai.span_name(api.operation, kwargs.get("model")), kind=SpanKind.CLIENT)
+    name = genai.span_name(api.operation, kwargs.get("model"))
+    span, capture = genai.start_client_span(tracer, name, attributes, capture)
     # From here on every step is guarded: the span exists and must reach span.end().
-    genai.safe_call(genai.set_attributes, span, attributes)
     if capture.wanted:
         genai.safe_call(_set_input_content, api, span, kwargs, capture)
-    return span
+    return span, capture
 
 
 def _set_input_content(
