@@ -260,14 +260,21 @@ def safe_call(fn: Callable[..., T], *args: Any, default: T | None = None) -> T |
     try:
         return fn(*args)
     except Exception:
-        name = getattr(fn, "__qualname__", repr(fn))
-        # The first failure of each step is a warning with a traceback; repeats would flood logs.
-        if name in _failed_steps:
-            logger.debug("trajotel: instrumentation step %s failed", name, exc_info=True)
-        else:
-            _failed_steps.add(name)
-            logger.warning("trajotel: instrumentation step %s failed", name, exc_info=True)
+        report_failure(fn)
         return default
+
+
+def report_failure(step: Callable[..., Any]) -> None:
+    """Log the exception being handled, raised by an instrumentation ``step`` (in an ``except``).
+
+    The first failure of each step is a warning with a traceback; repeats would flood the logs.
+    """
+    name = getattr(step, "__qualname__", repr(step))
+    if name in _failed_steps:
+        logger.debug("trajotel: instrumentation step %s failed", name, exc_info=True)
+    else:
+        _failed_steps.add(name)
+        logger.warning("trajotel: instrumentation step %s failed", name, exc_info=True)
 
 
 _failed_steps: set[str] = set()
@@ -292,7 +299,8 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
     """
     if obj is None:
         return default
-    if type(obj) is dict or _is_mapping_type(type(obj)):
+    cls = type(obj)
+    if cls is dict or (_view_kinds.get(cls) or _view_kind(cls)) == "mapping":
         value = obj.get(name)
     else:
         # Pydantic models keep fields in ``__dict__`` and unknown server fields in
@@ -305,19 +313,13 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
             extra = getattr(obj, "__pydantic_extra__", None)
             if extra is not None and name in extra:
                 value = extra[name]
-            elif extra is not None and not _class_has(type(obj), name):
+            elif extra is not None and not _class_has(cls, name):
                 value = None  # a pydantic model without that field, property or method
             else:
                 value = getattr(obj, name, None)
     if value is None or type(value).__name__ in _SENTINEL_NAMES:
         return default
     return value
-
-
-@functools.lru_cache(maxsize=1024)
-def _is_mapping_type(cls: type) -> bool:
-    # Cached: ``isinstance(obj, Mapping)`` of a non-mapping runs the ABC machinery each time.
-    return issubclass(cls, Mapping)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -356,19 +358,34 @@ def fields_of(obj: Any) -> Mapping[str, Any]:
     if obj is None:
         return _NO_FIELDS
     cls = type(obj)
-    if cls is dict or _is_mapping_type(cls):
+    if cls is dict:
         return obj
-    if _is_pydantic_type(cls):
-        extra = getattr(obj, "__pydantic_extra__", None)
+    kind = _view_kinds.get(cls) or _view_kind(cls)
+    if kind == "pydantic":
+        extra = obj.__pydantic_extra__
         return {**obj.__dict__, **extra} if extra else obj.__dict__
+    if kind == "mapping":
+        return obj
     return _FieldView(obj)
 
 
-@functools.lru_cache(maxsize=1024)
-def _is_pydantic_type(cls: type) -> bool:
-    # Pydantic 2 models keep their fields in ``__dict__`` (extras apart); their properties are
-    # nothing the converters read. Pydantic 1 models have no ``__pydantic_validator__``.
-    return hasattr(cls, "__pydantic_validator__") and hasattr(cls, "__pydantic_extra__")
+# How ``fields_of`` reads each type it has seen (a type check per call would cost more).
+_view_kinds: dict[type, str] = {}
+
+
+def _view_kind(cls: type) -> str:
+    if issubclass(cls, Mapping):
+        kind = "mapping"
+    elif hasattr(cls, "__pydantic_validator__") and hasattr(cls, "__pydantic_extra__"):
+        # Pydantic 2 models keep their fields in ``__dict__`` (extras apart); their properties
+        # are nothing the converters read. Pydantic 1 models have no ``__pydantic_validator__``.
+        kind = "pydantic"
+    else:
+        kind = "other"
+    if len(_view_kinds) >= 4096:  # classes made on the fly must not grow it forever
+        _view_kinds.clear()
+    _view_kinds[cls] = kind
+    return kind
 
 
 class _FieldView(Mapping[str, Any]):

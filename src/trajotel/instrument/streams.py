@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import wrapt
@@ -63,6 +63,7 @@ class StreamSpan:
     ) -> None:
         self.span = span
         self._accumulator = accumulator
+        self._add = accumulator.add
         self._started = started  # time.perf_counter() just before the request was sent
         self._first_chunk: float | None = None
         self._record_error = record_error
@@ -76,7 +77,14 @@ class StreamSpan:
             return  # chunks read after close() (or a failure) belong to no span
         if self._first_chunk is None:
             self._first_chunk = time.perf_counter()
-        genai.safe_call(self._accumulator.add, chunk)
+        try:  # inline rather than genai.safe_call: this runs once per token
+            self._add(chunk)
+        except Exception:
+            genai.report_failure(self._add)
+
+    def stopped(self, exc: BaseException) -> None:
+        """Reading the stream raised ``exc``: its normal end (StopIteration...) or a failure."""
+        self.end(None if isinstance(exc, (StopIteration, StopAsyncIteration)) else exc)
 
     def end(self, exc: BaseException | None = None) -> None:
         with self._lock:
@@ -101,6 +109,28 @@ def _end_abandoned(stream_span: StreamSpan) -> None:
     genai.safe_call(stream_span.end)
 
 
+def _next_chunk(next_chunk: Callable[[], Any], stream_span: StreamSpan) -> Any:
+    """The stream's next chunk, reported to ``stream_span`` (as is its end or failure)."""
+    try:
+        chunk = next_chunk()
+    except BaseException as exc:
+        stream_span.stopped(exc)
+        raise
+    stream_span.chunk(chunk)
+    return chunk
+
+
+async def _next_chunk_async(next_chunk: Callable[[], Awaitable[Any]], stream_span: StreamSpan) -> Any:
+    """``_next_chunk`` of an async stream."""
+    try:
+        chunk = await next_chunk()
+    except BaseException as exc:
+        stream_span.stopped(exc)
+        raise
+    stream_span.chunk(chunk)
+    return chunk
+
+
 class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
     """A transparent proxy of a synchronous SDK stream that reports to a ``StreamSpan``."""
 
@@ -111,23 +141,15 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_finalizer = weakref.finalize(self, _end_abandoned, stream_span)
 
     def __next__(self) -> Any:
-        try:
-            chunk = self.__wrapped__.__next__()
-        except StopIteration:
-            self._self_stream_span.end()
-            raise
-        except BaseException as exc:
-            self._self_stream_span.end(exc)
-            raise
-        self._self_stream_span.chunk(chunk)
-        return chunk
+        return _next_chunk(self.__wrapped__.__next__, self._self_stream_span)
 
     def __iter__(self) -> Any:
         # A generator, as the SDK's own ``__iter__``: leaving a ``for`` loop early (``break``)
         # closes this generator only, and the stream can still be read or closed afterwards.
+        next_chunk, stream_span = self.__wrapped__.__next__, self._self_stream_span
         while True:
             try:
-                chunk = self.__next__()
+                chunk = _next_chunk(next_chunk, stream_span)
             except StopIteration:
                 return
             yield chunk
@@ -159,22 +181,14 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_finalizer = weakref.finalize(self, _end_abandoned, stream_span)
 
     async def __anext__(self) -> Any:
-        try:
-            chunk = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            self._self_stream_span.end()
-            raise
-        except BaseException as exc:
-            self._self_stream_span.end(exc)
-            raise
-        self._self_stream_span.chunk(chunk)
-        return chunk
+        return await _next_chunk_async(self.__wrapped__.__anext__, self._self_stream_span)
 
     async def __aiter__(self) -> Any:
         # An async generator, as the SDK's own ``__aiter__`` (see SyncStreamProxy.__iter__).
+        next_chunk, stream_span = self.__wrapped__.__anext__, self._self_stream_span
         while True:
             try:
-                chunk = await self.__anext__()
+                chunk = await _next_chunk_async(next_chunk, stream_span)
             except StopAsyncIteration:
                 return
             yield chunk
@@ -288,7 +302,10 @@ class ChatChunkAccumulator:
         for choice_object in data.get("choices") or ():
             choice = _view(choice_object)
             index = choice.get("index", 0)
-            state = self._choices.setdefault(index if isinstance(index, int) else 0, _Choice())
+            key = index if isinstance(index, int) else 0
+            state = self._choices.get(key)
+            if state is None:
+                state = self._choices[key] = _Choice()
             finish = choice.get("finish_reason")
             if finish is not None:
                 state.finish_reason = finish

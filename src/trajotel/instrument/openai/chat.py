@@ -80,13 +80,14 @@ class ChatApi(Api):
         return content
 
     def response_attributes(self, response: Any) -> dict[str, Any]:
+        fields = genai.fields_of(response)
         return {
-            sc.GEN_AI_RESPONSE_ID: genai.field(response, "id"),
-            sc.GEN_AI_RESPONSE_MODEL: genai.field(response, "model"),
-            sc.GEN_AI_RESPONSE_FINISH_REASONS: genai.finish_reasons(genai.field(response, "choices")),
-            sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: genai.field(response, "system_fingerprint"),
-            sc.OPENAI_RESPONSE_SERVICE_TIER: genai.field(response, "service_tier"),
-            **genai.usage_attributes(genai.field(response, "usage")),
+            sc.GEN_AI_RESPONSE_ID: fields.get("id"),
+            sc.GEN_AI_RESPONSE_MODEL: fields.get("model"),
+            sc.GEN_AI_RESPONSE_FINISH_REASONS: genai.finish_reasons(fields.get("choices")),
+            sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: fields.get("system_fingerprint"),
+            sc.OPENAI_RESPONSE_SERVICE_TIER: fields.get("service_tier"),
+            **genai.usage_attributes(fields.get("usage")),
         }
 
     def output_content(self, response: Any) -> dict[str, Any] | None:
@@ -115,13 +116,17 @@ def _int_list(value: Any) -> list[int] | None:
     return None
 
 
-def _first_choice(response: Any) -> Any:
+def _first_choice(choices: Any) -> Mapping[str, Any]:
+    if not choices:
+        return genai.fields_of(None)
+    if len(choices) == 1:
+        return genai.fields_of(choices[0])
+
     def index(choice: Any) -> int:
         value = genai.field(choice, "index", 0)
         return value if isinstance(value, int) else 0
 
-    choices = genai.field(response, "choices") or []
-    return min(choices, key=index, default=None)
+    return genai.fields_of(min(choices, key=index))
 
 
 def token_attributes(response: Any, capture: genai.ContentCapture) -> dict[str, str]:
@@ -131,8 +136,13 @@ def token_attributes(response: Any, capture: genai.ContentCapture) -> dict[str, 
     itself: they follow the capture mode, and a redaction hook cannot rewrite them, so they are
     not recorded while one is configured.
     """
-    first = _first_choice(response)
-    entries = genai.field(genai.field(first, "logprobs"), "content")
+    fields = genai.fields_of(response)
+    first = _first_choice(fields.get("choices"))
+    entries = genai.fields_of(first.get("logprobs")).get("content")
+    prompt_ids = fields.get("prompt_token_ids")  # vLLM ``return_token_ids`` (an extra field)
+    output_ids = first.get("token_ids")
+    if not entries and prompt_ids is None and output_ids is None:
+        return {}  # the common case: the server sent no per-token output
     attributes: dict[str, str] = {}
     if isinstance(entries, (list, tuple)) and entries:
         logprobs = [genai.field(entry, "logprob") for entry in entries]
@@ -143,12 +153,10 @@ def token_attributes(response: Any, capture: genai.ContentCapture) -> dict[str, 
             tokens = [genai.field(entry, "token") for entry in entries]
             if all(isinstance(t, str) for t in tokens):
                 attributes[sc.TRAJOTEL_OUTPUT_TOKENS] = genai.to_json(tokens)
-        # Extra fields of OpenAI-compatible servers (vLLM ``return_token_ids``): the SDK keeps
-        # unknown fields, so they read like any other.
-        prompt_ids = _int_list(genai.field(response, "prompt_token_ids"))
+        prompt_ids = _int_list(prompt_ids)
         if prompt_ids:
             attributes[sc.TRAJOTEL_PROMPT_TOKEN_IDS] = genai.to_json(prompt_ids)
-        output_ids = _int_list(genai.field(first, "token_ids"))
+        output_ids = _int_list(output_ids)
         if output_ids:
             attributes[sc.TRAJOTEL_OUTPUT_TOKEN_IDS] = genai.to_json(output_ids)
     return attributes

@@ -323,7 +323,7 @@ def response_view(result: Any) -> Any:
     ``with_raw_response`` returns a LegacyAPIResponse whose body the SDK has already read; its
     bytes are decoded here without touching the parse cache the caller will use.
     """
-    http_response = getattr(result, "http_response", None)
+    http_response = genai.field(result, "http_response")  # getattr would raise inside pydantic
     if http_response is None:
         return result
     payload = json.loads(http_response.content)  # raises if unread: nothing to record then
