@@ -1,24 +1,32 @@
 """Latency an instrumentation adds to one openai ``chat.completions.create`` call, in process.
 
     .venv/bin/python bench/overhead.py [--calls N] [--warmup W] [--rounds R] [--json OUT]
-                                       [--conditions baseline trajotel openai-v2 ...]
+                                       [--conditions trajotel openai-v2 ...]
                                        [--profile CONDITION]
 
 The client talks to an httpx2 ``MockTransport`` that returns canned bytes (a chat completion with
 a tool call, or the SSE chunks of a streamed answer with usage), so no network or server time is
-in the numbers: what remains is the SDK plus the instrumentation. Each condition runs in a fresh
-subprocess so instrumentations never stack: no instrumentation (baseline), trajotel, and each
-peer from its overlay venv (``bench/peers.py`` builds them from PyPI). Every condition exports to
-the same pipeline, a ``BatchSpanProcessor`` with an exporter that only counts the spans, and
-records message content (the peers' content switches are on).
+in the numbers: what remains is the SDK plus the instrumentation. Each instrumentation runs in
+its own fresh subprocess so instrumentations never stack: trajotel, and each peer from its
+overlay venv (``bench/peers.py`` builds them from PyPI). Every one exports to the same pipeline,
+a ``BatchSpanProcessor`` with an exporter that only counts the spans, and records message
+content (the peers' content switches are on).
 
-Each process times ``--calls`` calls after ``--warmup`` discarded ones, per call both wall clock
-and the calling thread's CPU time (which other processes on a shared machine do not inflate).
-``--rounds`` repeats every condition in a new process, the order rotated each round. Reported per
-mode (non-stream, stream) and condition: the added time, i.e. the condition's median (and p99)
-minus the baseline's of the same round, as the median over rounds; the ratio of trajotel's added
-CPU median to each peer's; spans per call and what one span carried (attributes, bytes), which
-proves each instrumentation really recorded, content included. Results: docs/benchmarks.md.
+Inside a process, instrumented and uninstrumented calls alternate call by call: the
+instrumentation's patches (found by comparing the SDK's classes before and after
+``instrument()``) are set and unset between calls, so both states share the process (memory
+layout, CPU, neighbours) and its warm caches; comparing separate processes did not work, their
+baselines differed by more than the overhead measured. After ``--warmup`` discarded calls in
+each state, ``--calls`` calls are timed in each, per call both wall clock and the calling
+thread's CPU time (which other processes on a shared machine do not inflate). ``--rounds``
+repeats every instrumentation in a new process, the order rotated each round. Reported per mode
+(non-stream, stream) and instrumentation: the added time, i.e. the instrumented median (and p99)
+minus the uninstrumented one of the same process, and that added CPU time as a percentage of
+the process's uninstrumented call (which the host's other load, slowing whole processes, does
+not move), each the median over rounds; the ratios of trajotel's figures to each peer's; spans
+per call and what one span carried
+(attributes, bytes), which proves each instrumentation really recorded, content included.
+Results: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ import peers
 
 MAIN_PYTHON = Path(sys.executable)
 MODES = ("non-stream", "stream")
-CONDITIONS = ("baseline", "trajotel", *peers.PEERS)
+CONDITIONS = ("trajotel", *peers.PEERS)
 
 # One agent turn: a system prompt, the task, a tool call and its result, two tool definitions.
 MESSAGES = [
@@ -219,27 +227,100 @@ class _Samples:
         return result
 
 
+# Where the instrumentations patch the sync chat call path (the classes, and what they inherit).
+PATCHABLE = (
+    "openai.resources.chat.completions:Completions",
+    "openai:OpenAI",
+    "openai._base_client:SyncAPIClient",
+    "openai._base_client:BaseClient",
+    "httpx2:Client",
+)
+
+
+class _Switch:
+    """Turns an instrumentation's patches on and off by setting the patched class attributes.
+
+    Found by comparing the ``PATCHABLE`` classes before and after ``instrument()``. Switching is
+    two ``setattr`` per patch, so instrumented and uninstrumented calls can alternate call by
+    call, sharing the process (memory layout, CPU, neighbours) and its warm caches. Comparing
+    separate processes did not work: their baselines differed by more than the overhead.
+    """
+
+    def __init__(self, instrument: Any) -> None:
+        names = (spec.partition(":") for spec in PATCHABLE)
+        classes = [getattr(__import__(module, fromlist=[name]), name) for module, _, name in names]
+        before = {(cls, name): value for cls in classes for name, value in vars(cls).items()}
+        instrument()
+        self.patches = [
+            (cls, name, before.get((cls, name), _ABSENT), value)
+            for cls in classes
+            for name, value in vars(cls).items()
+            if before.get((cls, name), _ABSENT) is not value
+        ]
+        if not self.patches:
+            raise RuntimeError("the instrumentation patched none of " + ", ".join(PATCHABLE))
+        self.on = True
+
+    def __call__(self, on: bool) -> None:
+        if on == self.on:
+            return
+        self.on = on
+        for cls, name, original, patched in self.patches:
+            value = patched if on else original
+            if value is _ABSENT:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, value)
+
+
+_ABSENT = object()
+
+
 def child(condition: str, mode: str, calls: int, warmup: int, profile: bool) -> dict[str, Any]:
-    """Time ``calls`` calls (after ``warmup`` discarded ones) under one instrumentation."""
+    """Time ``calls`` instrumented and ``calls`` uninstrumented calls in this one process.
+
+    The two states alternate call by call (``_Switch``), the order flipped every pair. A span
+    started while switched off would mean a patch outside ``PATCHABLE``: that fails the run.
+    """
+    from opentelemetry.sdk.trace import SpanProcessor
+
     provider, exported = _pipeline()
-    if condition != "baseline":
-        _instrumentor(condition).instrument(tracer_provider=provider)
+    started = {True: 0, False: 0}
+    state = {"on": False}
+
+    class StartCounter(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            started[state["on"]] += 1
+
+    provider.add_span_processor(StartCounter())
+    switch = _Switch(lambda: _instrumentor(condition).instrument(tracer_provider=provider))
     client = _client()
     stream = mode == "stream"
-    _Samples().measure(client, stream, warmup, None)
-    provider.force_flush()
-    spans_before = exported.spans
-    gc.collect()
+    samples = {True: _Samples(), False: _Samples()}
     profiler = cProfile.Profile() if profile else None
-    samples = _Samples()
-    samples.measure(client, stream, calls, profiler)
+    for index in range(2 * warmup):
+        switch(index % 2 == 0)
+        _one_call(client, stream)
+    gc.collect()
+    started.update({True: 0, False: 0})
+    for index in range(calls):
+        first = index % 2 == 0
+        for on in (first, not first):
+            switch(on)
+            state["on"] = on
+            samples[on].measure(client, stream, 1, profiler if on else None)
+    switch(True)
+    if started[False]:
+        raise RuntimeError(f"{condition}: {started[False]} spans started while switched off")
+    on_summary, off_summary = samples[True].summary(), samples[False].summary()
     provider.force_flush()
     result = {
         "condition": condition,
         "mode": mode,
         "calls": calls,
-        **samples.summary(),
-        "spans_per_call": (exported.spans - spans_before) / calls,
+        **{f"uninstrumented_{key}": value for key, value in off_summary.items()},
+        **{f"added_{key}": on_summary[key] - off_summary[key] for key in on_summary},
+        "spans_per_call": started[True] / calls,
         **exported.describe(),
     }
     if profiler is not None:
@@ -286,47 +367,52 @@ _STATS = ("cpu_median_us", "cpu_p99_us", "wall_median_us", "wall_p99_us")
 
 
 def summarize(results: list[dict[str, Any]], conditions: list[str]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per mode and condition: the median over rounds of (condition - that round's baseline)."""
+    """Per mode and condition: the median over rounds (processes) of each process's added time."""
     summary: dict[str, dict[str, dict[str, float]]] = {}
     for mode in MODES:
         summary[mode] = {}
         for condition in conditions:
-            pairs = [
-                (run, base)
-                for run in results
-                for base in results
-                if run["mode"] == base["mode"] == mode
-                and run["round"] == base["round"]
-                and run["condition"] == condition
-                and base["condition"] == "baseline"
-            ]
-            row = {f"added_{key}": statistics.median(r[key] - b[key] for r, b in pairs) for key in _STATS}
-            row["baseline_cpu_median_us"] = statistics.median(b["cpu_median_us"] for _, b in pairs)
+            runs = [r for r in results if r["mode"] == mode and r["condition"] == condition]
+            row = {f"added_{key}": statistics.median(r[f"added_{key}"] for r in runs) for key in _STATS}
+            row["uninstrumented_cpu_median_us"] = statistics.median(
+                r["uninstrumented_cpu_median_us"] for r in runs
+            )
+            # The added CPU time as a share of the same process's uninstrumented call: how fast the
+            # machine ran that process (other VMs on the host) scales both, not the share.
+            row["added_cpu_percent"] = statistics.median(
+                100 * r["added_cpu_median_us"] / r["uninstrumented_cpu_median_us"] for r in runs
+            )
             for key in ("spans_per_call", "attributes_per_span", "attribute_bytes_per_span"):
-                row[key] = statistics.median(r[key] for r, _ in pairs)
+                row[key] = statistics.median(r[key] for r in runs)
             summary[mode][condition] = row
     return summary
+
+
+def _ratio(ours: float | None, theirs: float) -> str:
+    return f"{ours / theirs:.2f}" if ours is not None and theirs > 0 else ""
 
 
 def _table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = [
         "| mode | instrumentation | spans/call | attributes (bytes) | uninstrumented CPU median µs"
-        " | added CPU median µs"
-        " | added CPU p99 µs | added wall median µs | added wall p99 µs | trajotel ÷ this (CPU median) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | added CPU median µs | added CPU % | added CPU p99 µs | added wall median µs"
+        " | added wall p99 µs | trajotel ÷ this (added CPU %) | trajotel ÷ this (added CPU µs) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mode, rows in summary.items():
-        ours = rows.get("trajotel", {}).get("added_cpu_median_us")
+        ours = rows.get("trajotel", {})
         for condition, row in rows.items():
-            ratio = ""
-            if ours is not None and condition != "trajotel" and row["added_cpu_median_us"] > 0:
-                ratio = f"{ours / row['added_cpu_median_us']:.2f}"
+            peer = condition != "trajotel"
+            percent_ratio = _ratio(ours.get("added_cpu_percent"), row["added_cpu_percent"]) if peer else ""
+            us_ratio = _ratio(ours.get("added_cpu_median_us"), row["added_cpu_median_us"]) if peer else ""
             lines.append(
                 f"| {mode} | {condition} | {row['spans_per_call']:.0f} "
                 f"| {row['attributes_per_span']:.0f} ({row['attribute_bytes_per_span']:.0f}) "
-                f"| {row['baseline_cpu_median_us']:.0f} "
-                f"| {row['added_cpu_median_us']:+.0f} | {row['added_cpu_p99_us']:+.0f} "
-                f"| {row['added_wall_median_us']:+.0f} | {row['added_wall_p99_us']:+.0f} | {ratio} |"
+                f"| {row['uninstrumented_cpu_median_us']:.0f} "
+                f"| {row['added_cpu_median_us']:+.0f} | {row['added_cpu_percent']:+.1f} "
+                f"| {row['added_cpu_p99_us']:+.0f} "
+                f"| {row['added_wall_median_us']:+.0f} | {row['added_wall_p99_us']:+.0f} "
+                f"| {percent_ratio} | {us_ratio} |"
             )
     return "\n".join(lines)
 
@@ -352,17 +438,16 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(run_child(args.profile, mode, args, profile=True)))
         return 0
 
-    conditions = [c for c in args.conditions if c != "baseline"]
-    order = ["baseline", *conditions]
+    conditions = list(args.conditions)
     results = []
     for index in range(args.rounds):
-        shift = index % len(order)  # rotate, so no condition always runs right after another
-        for condition in order[shift:] + order[:shift]:
+        shift = index % len(conditions)  # rotate, so no condition always runs right after another
+        for condition in conditions[shift:] + conditions[:shift]:
             for mode in MODES:
                 result = {**run_child(condition, mode, args), "round": index}
                 results.append(result)
-                figures = ", ".join(f"{key} {result[key]:.0f}" for key in _STATS)
-                print(f"round {index + 1}: {condition:13} {mode:10} {figures}", file=sys.stderr)
+                figures = ", ".join(f"{key} {result['added_' + key]:+.0f}" for key in _STATS)
+                print(f"round {index + 1}: {condition:13} {mode:10} added {figures}", file=sys.stderr)
     summary = summarize(results, conditions)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
