@@ -17,7 +17,8 @@ from typing import Any
 
 from trajotel import semconv as sc
 from trajotel.assemble.duplicates import merge_duplicate_calls
-from trajotel.assemble.model import Message, Outcome, Part, ToolCall, Trajectory, Turn, Usage
+from trajotel.assemble.model import Message, Part, ToolCall, Trajectory, Turn, Usage
+from trajotel.assemble.outcome import outcome
 
 SpanRow = Mapping[str, Any]
 
@@ -50,7 +51,7 @@ def _float(value: Any) -> float | None:
 
 # Part of every input fingerprint: bump it when assembly changes what it builds from the same
 # spans, so stored trajectories are rebuilt.
-ASSEMBLER_VERSION = 2
+ASSEMBLER_VERSION = 3
 
 
 def input_fingerprint(spans: Iterable[SpanRow]) -> str:
@@ -175,23 +176,6 @@ def _infer_results_from_next_input(turns: list[Turn]) -> None:
                     call.result_source = "next_input"
 
 
-def _outcome(root: SpanRow | None, turns: list[Turn]) -> Outcome:
-    attrs = root["SpanAttributes"] if root else {}
-    explicit = attrs.get(sc.TRAJOTEL_OUTCOME)
-    if explicit in ("success", "partial", "failure"):
-        return Outcome(
-            label=explicit, confidence=1.0, reasons=["explicit trajotel.outcome"], source="explicit"
-        )
-    reasons = []
-    if root is not None and root["StatusCode"] == "Error":
-        reasons.append(f"root span {root['SpanName']!r} ended with an error")
-    if turns and turns[-1].error_type:
-        reasons.append(f"last model call failed: {turns[-1].error_type}")
-    if reasons:
-        return Outcome(label="failure", confidence=0.7, reasons=reasons, source="heuristic")
-    return Outcome(label="unknown", confidence=0.0, reasons=[], source="heuristic")
-
-
 def _first_content(spans: list[SpanRow], column: str, contents: Mapping[str, str]) -> Any:
     for span in spans:
         h = span[column]
@@ -237,6 +221,9 @@ def assemble_spans(
     _infer_results_from_next_input(turns)
 
     root_attrs = root["SpanAttributes"] if root else {}
+    # A root-less thread's "root" is its first model call: no agent-level evidence in it.
+    model_call_ids = {span["SpanId"] for span in inference}
+    outcome_root = root if root is not None and root["SpanId"] not in model_call_ids else None
     usage = Usage()
     for turn in turns:
         usage = usage + turn.usage
@@ -268,7 +255,7 @@ def assemble_spans(
         start_time_unix_nano=min(s["StartNs"] for s in ordered),
         end_time_unix_nano=max(s["EndNs"] for s in ordered),
         status=status,
-        outcome=_outcome(root, turns),
+        outcome=outcome(outcome_root, turns, complete=complete),
         reward=_float(root_attrs.get(sc.TRAJOTEL_REWARD)),
         feedback=[],
         tags=[],
