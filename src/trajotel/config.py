@@ -62,6 +62,9 @@ class WriterConfig:
 @dataclass
 class AssembleConfig:
     idle_timeout_s: float = 5.0  # a trajectory is complete this long after its root ended and nothing arrived
+    # A trace whose root span never arrives (its parent is missing) is complete this long after
+    # its last span: the spans it has still make a trajectory.
+    orphan_timeout_s: float = 60.0
     poll_interval_s: float = 0.2
 
 

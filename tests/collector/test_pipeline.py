@@ -267,3 +267,39 @@ def test_the_trajectory_api_feeds_the_assembler(store: Store, tmp_path: Path) ->
         5,
         "execute_tool_span",
     )
+
+
+def test_an_orphan_trace_completes_after_the_orphan_timeout(store: Store, tmp_path: Path) -> None:
+    """The root span never arrives: the trace runs until ``orphan_timeout_s`` of quiet, then is
+    a complete trajectory of what it has; the root arriving later makes a newer version."""
+    run = record_agent_run()
+    (root,) = run.by_name("invoke_agent")
+    children = [s for s in run.spans if s is not root]
+    spool, sink, writer, worker = _pipeline(store, tmp_path / "spool")
+    worker.orphan_timeout_s = 60.0
+    sink.export_traces(run.request(children))
+    _drain(writer)
+    arrived = time.monotonic()
+
+    worker.tick(now=arrived + 10.0)  # idle, but the root may still come
+    running = read_trajectory(store, run.trace_id)
+    assert running is not None and running.status == "running"
+    worker.tick(now=arrived + 30.0)
+    assert read_trajectory(store, run.trace_id).version == running.version  # no rebuild while waiting
+
+    worker.tick(now=arrived + 61.0)
+    orphan = read_trajectory(store, run.trace_id)
+    assert orphan is not None
+    assert (orphan.status, orphan.version) == ("complete", running.version + 1)
+    assert [t.index for t in orphan.turns] == [0, 1, 2]
+    assert orphan.agent_name is None  # the agent's name was on the missing root
+    assert worker.pending_count() == 0
+
+    sink.export_traces(run.request([root]))
+    _drain(writer)
+    worker.tick(now=time.monotonic() + LATER)
+    whole = read_trajectory(store, run.trace_id)
+    assert whole is not None
+    assert (whole.status, whole.version, whole.agent_name) == ("complete", orphan.version + 1, "weather-agent")
+    assert [t.to_dict() for t in whole.turns] == [t.to_dict() for t in orphan.turns]
+    spool.close()

@@ -2,7 +2,9 @@
 
 A trace is assembled while it runs (at most once per ``refresh_s``, so a long agent run is not
 rebuilt on every batch) and once more as ``complete`` when its root span is present and nothing
-has arrived for ``idle_timeout_s``. A span arriving later reopens it: a newer version follows.
+has arrived for ``idle_timeout_s``. A trace whose root never arrives (its top span's parent is
+missing: an orphan) stays running until nothing has arrived for ``orphan_timeout_s``, then is
+complete with what it has. A span arriving later reopens it: a newer version follows.
 An assembly whose content equals the stored version writes nothing (re-sent spans). Each pass
 handles up to ``max_batch`` traces with a fixed number of queries and inserts.
 
@@ -119,6 +121,7 @@ class AssemblyWorker(threading.Thread):
         *,
         idle_timeout_s: float,
         poll_interval_s: float,
+        orphan_timeout_s: float = 60.0,
         refresh_s: float = 1.0,
         max_batch: int = 500,
         ingest_busy: Callable[[], bool] | None = None,
@@ -126,6 +129,7 @@ class AssemblyWorker(threading.Thread):
         super().__init__(name="trajotel-assembler", daemon=True)
         self.store = store
         self.idle_timeout_s = idle_timeout_s
+        self.orphan_timeout_s = max(orphan_timeout_s, idle_timeout_s)
         self.poll_interval_s = poll_interval_s
         self.refresh_s = refresh_s
         self.max_batch = max_batch
@@ -189,19 +193,30 @@ class AssemblyWorker(threading.Thread):
         refresh = not self.ingest_busy()
         with self._lock:
             due: dict[TraceKey, bool] = {}
+            expired: set[TraceKey] = set()
             for key, p in self._pending.items():
-                idle = now - p.last_arrival >= self.idle_timeout_s
-                # A running trace is rebuilt only when something new arrived since the last
-                # build, and at most every refresh_s.
+                quiet = now - p.last_arrival
+                idle = quiet >= self.idle_timeout_s
+                orphan_expired = quiet >= self.orphan_timeout_s
+                # Each quiet state (idle, then orphan-expired) is assembled once; a running trace
+                # is rebuilt only when something new arrived, and at most every refresh_s.
+                state_since = p.last_arrival + (
+                    self.orphan_timeout_s if orphan_expired else self.idle_timeout_s
+                )
+                settled = p.last_assembled >= state_since
                 changed = p.last_arrival > p.last_assembled
-                if idle or (refresh and changed and now - p.last_assembled >= self.refresh_s):
+                if (idle and not settled) or (
+                    refresh and changed and now - p.last_assembled >= self.refresh_s
+                ):
                     due[key] = idle
+                    if orphan_expired:
+                        expired.add(key)
                     p.last_assembled = now
                     if len(due) >= self.max_batch:
                         break
         if not due:
             return
-        finished = self.assemble(due)
+        finished = self.assemble(due, expired)
         with self._lock:
             for key in finished:
                 entry = self._pending.get(key)
@@ -211,9 +226,13 @@ class AssemblyWorker(threading.Thread):
         if len(due) >= self.max_batch:
             self._wake.set()  # more are waiting: no pause before the next pass
 
-    def assemble(self, due: dict[TraceKey, bool]) -> list[TraceKey]:
+    def assemble(
+        self, due: dict[TraceKey, bool], orphans_expired: set[TraceKey] | None = None
+    ) -> list[TraceKey]:
         """Assemble the trajectories of the given traces (value: idle long enough to be
-        complete). Returns the keys that are done until new spans arrive."""
+        complete; ``orphans_expired``: root-less traces quiet for ``orphan_timeout_s``, complete
+        without their root). Returns the keys that are done until new spans arrive."""
+        orphans_expired = orphans_expired or set()
         candidates = _Candidates(self.store)
         candidates.add(set(due))
         previous = candidates.expand()
@@ -226,8 +245,12 @@ class AssemblyWorker(threading.Thread):
             pending = set(self._pending)
 
         def finished(trace: TraceKey) -> bool:
-            idle = due.get(trace, trace not in pending)
-            return idle and any(not s["ParentSpanId"] for s in candidates.spans[trace])
+            if trace not in due:  # no longer queued: it was finished before (root or orphan timeout)
+                return trace not in pending
+            return due[trace] and (trace in orphans_expired or has_root(trace))
+
+        def has_root(trace: TraceKey) -> bool:
+            return any(not s["ParentSpanId"] for s in candidates.spans[trace])
 
         now_ns = time.time_ns()
         writes: list[tuple[Trajectory, str]] = []
@@ -253,9 +276,13 @@ class AssemblyWorker(threading.Thread):
         write_trajectories(self.store, writes, candidates.known_hashes)
         self._write_links(candidates.links.values())
         self.assembled += len(writes)
-        # Idle: done until a new span arrives (a trace whose root never came stays "running";
-        # a later span re-queues it).
-        return [key for key, idle in due.items() if idle or key not in candidates.spans]
+        # Idle with its root (or an expired orphan): done until a new span arrives. An idle
+        # orphan stays queued until its orphan timeout.
+        return [
+            key
+            for key, idle in due.items()
+            if key not in candidates.spans or (idle and (key in orphans_expired or has_root(key)))
+        ]
 
     def _write_links(self, links: Iterable[TraceLinks]) -> None:
         """Index rows of traces whose keys are new or changed since this worker wrote them."""
