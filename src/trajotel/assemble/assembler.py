@@ -51,7 +51,7 @@ def _float(value: Any) -> float | None:
 
 # Part of every input fingerprint: bump it when assembly changes what it builds from the same
 # spans, so stored trajectories are rebuilt.
-ASSEMBLER_VERSION = 3
+ASSEMBLER_VERSION = 4
 
 
 def input_fingerprint(spans: Iterable[SpanRow]) -> str:

@@ -8,11 +8,13 @@ complete with what it has. A span arriving later reopens it: a newer version fol
 An assembly whose content equals the stored version writes nothing (re-sent spans). Each pass
 handles up to ``max_batch`` traces with a fixed number of queries and inserts.
 
-A trajectory may span several traces (``linking``: conversation ids, message-history threading
-of flat model-call traces). A pass regroups the due traces together with the traces their keys
-link to and the other members of every trajectory involved, assembles each group as one
-trajectory (its id: the earliest trace's), and retires with a tombstone version any trajectory
-id that a merge absorbed. A trajectory is complete when all its traces are.
+A sub-agent (an ``invoke_agent`` span inside another agent's) is a child trajectory of its
+own (``subagents``). A trajectory may span several traces (``linking``: conversation ids,
+message-history threading of flat model-call traces). A pass regroups the due traces together
+with the traces their keys link to and the other members of every trajectory involved,
+assembles each group as one trajectory (its id: the earliest trace's), and retires with a
+tombstone version any trajectory id that a merge absorbed. A trajectory is complete when all its
+traces are.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from trajotel.assemble.assembler import assemble_spans, input_fingerprint
 from trajotel.assemble.linking import MessageIdentities, TraceLinks, group_traces, link_trace
 from trajotel.assemble.model import Trajectory
+from trajotel.assemble.subagents import split_subagents
 from trajotel.store import Store
 from trajotel.store.trajectories import (
     StoredVersion,
@@ -240,7 +243,13 @@ class AssemblyWorker(threading.Thread):
         components: dict[TraceKey, list[TraceKey]] = {}
         for trace, trajectory_id in sorted(grouping.items()):
             components.setdefault((trace[0], trajectory_id), []).append(trace)
-        versions = current_versions(self.store, set(components) | previous)
+        # Each trajectory, then each sub-agent inside it as a child trajectory.
+        parts: dict[TraceKey, tuple[list[TraceKey], str | None, list[dict[str, Any]]]] = {}
+        for key, members in components.items():
+            spans = [s for m in members for s in candidates.spans[m]]
+            for tid, parent, group in split_subagents(spans, key[1]):
+                parts[(key[0], tid)] = (members, parent, group)
+        versions = current_versions(self.store, set(parts) | previous)
         with self._lock:
             pending = set(self._pending)
 
@@ -254,8 +263,7 @@ class AssemblyWorker(threading.Thread):
 
         now_ns = time.time_ns()
         writes: list[tuple[Trajectory, str]] = []
-        for key, members in components.items():
-            spans = [s for m in members for s in candidates.spans[m]]
+        for key, (members, parent, spans) in parts.items():
             complete = all(finished(m) for m in members)
             fingerprint = input_fingerprint(spans)
             stored = versions.get(key)
@@ -264,6 +272,7 @@ class AssemblyWorker(threading.Thread):
             contents = candidates.contents.get(key[0], {})
             trajectory = assemble_spans(spans, contents, complete=complete, trajectory_id=key[1])
             if trajectory is not None:
+                trajectory.parent_trajectory_id = parent
                 trajectory.version = (stored.version if stored else 0) + 1
                 trajectory.assembled_at_unix_nano = now_ns
                 writes.append((trajectory, fingerprint))
