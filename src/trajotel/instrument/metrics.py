@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import MeterProvider, NoOpHistogram
 
 from trajotel import __version__
 from trajotel import semconv as sc
@@ -57,6 +57,12 @@ class GenAIClientMetrics:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
 
+    @property
+    def enabled(self) -> bool:
+        """False while the measurements would go nowhere (no meter provider set, or a no-op
+        one): callers skip building them. Checked per call: a provider may be set later."""
+        return not (_discards(self.operation_duration) and _discards(self.token_usage))
+
     def record(
         self,
         duration: float,
@@ -101,3 +107,10 @@ class GenAIClientMetrics:
             # A missing count stays missing: recording 0 would skew the distribution.
             if key in tokens:
                 self.token_usage.record(tokens[key], {**base, sc.GEN_AI_TOKEN_TYPE: token_type})
+
+
+def _discards(instrument: Any) -> bool:
+    # An instrument from the global (proxy) meter provider holds its real instrument once a
+    # provider is set; until then, or with the no-op provider, a measurement is dropped.
+    real = getattr(instrument, "_real_instrument", instrument)
+    return real is None or isinstance(real, NoOpHistogram)

@@ -275,7 +275,7 @@ class _Call:
 
     def record_metrics(self, message: Any, exc: BaseException | None) -> None:
         metrics = self.tools.metrics
-        if metrics is None:
+        if metrics is None or not metrics.enabled:
             return
         attributes = dict(self.metric_attributes)
         response_model = genai.field(message, "model")

@@ -214,7 +214,7 @@ class _Call:
             genai.safe_call(self.api.record_extras, span, response, self.capture)
 
     def record_metrics(self, response: Any, exc: BaseException | None) -> None:
-        if self.metrics is None:
+        if self.metrics is None or not self.metrics.enabled:
             return
         attributes = dict(self.metric_attributes)
         response_model = genai.field(response, "model")
