@@ -22,6 +22,7 @@ instrumentation.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -255,13 +256,20 @@ class _Call:
 
 def _is_unread_body(result: Any, streaming: bool) -> bool:
     """A raw response whose body the caller has yet to read."""
+    raw_response, legacy_response = _raw_response_types()
+    if isinstance(result, raw_response):  # ``with_streaming_response``: never read yet
+        return True
+    # ``with_raw_response`` reads a plain body before returning; a stream's is read on parse().
+    return streaming and isinstance(result, legacy_response)
+
+
+@functools.cache
+def _raw_response_types() -> tuple[type, type]:
+    # Imported on first use (the SDK is loaded by then), not on every call: this is per call.
     from openai._legacy_response import LegacyAPIResponse
     from openai._response import BaseAPIResponse
 
-    if isinstance(result, BaseAPIResponse):  # ``with_streaming_response``: never read yet
-        return True
-    # ``with_raw_response`` reads a plain body before returning; a stream's is read on parse().
-    return streaming and isinstance(result, LegacyAPIResponse)
+    return BaseAPIResponse, LegacyAPIResponse
 
 
 def _base_attributes(api: Api, instance: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
