@@ -300,6 +300,10 @@ def test_an_orphan_trace_completes_after_the_orphan_timeout(store: Store, tmp_pa
     worker.tick(now=time.monotonic() + LATER)
     whole = read_trajectory(store, run.trace_id)
     assert whole is not None
-    assert (whole.status, whole.version, whole.agent_name) == ("complete", orphan.version + 1, "weather-agent")
+    assert (whole.status, whole.version, whole.agent_name) == (
+        "complete",
+        orphan.version + 1,
+        "weather-agent",
+    )
     assert [t.to_dict() for t in whole.turns] == [t.to_dict() for t in orphan.turns]
     spool.close()
