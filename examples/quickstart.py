@@ -36,25 +36,50 @@ def main() -> int:
         step(f"starting the collector (data in {DATA.relative_to(REPO)}, embedded ClickHouse)")
         with collector:
             step(f"collector on OTLP/HTTP {collector.http_endpoint}, OTLP/gRPC {collector.grpc_endpoint}")
-            env = {**os.environ, "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "not-needed",
-                   "TRAJOTEL_ENDPOINT": collector.http_endpoint, "OTEL_SERVICE_NAME": "weather-agent"}
+            env = {
+                **os.environ,
+                "OPENAI_BASE_URL": llm.base_url,
+                "OPENAI_API_KEY": "not-needed",
+                "TRAJOTEL_ENDPOINT": collector.http_endpoint,
+                "OTEL_SERVICE_NAME": "weather-agent",
+            }
             step("running: opentelemetry-instrument python examples/weather_agent.py")
-            subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable,
-                            str(REPO / "examples" / "weather_agent.py")], env=env, check=True)
+            subprocess.run(
+                [
+                    str(BIN / "opentelemetry-instrument"),
+                    sys.executable,
+                    str(REPO / "examples" / "weather_agent.py"),
+                ],
+                env=env,
+                check=True,
+            )
             step("waiting for the trajectory to be assembled")
             deadline = time.monotonic() + 60
             rows: list = []
             while time.monotonic() < deadline and not rows:
-                rows = collector.query("SELECT trajectory_id FROM trajectories WHERE status = 'complete' "
-                                       "ORDER BY start_time DESC LIMIT 1")
+                rows = collector.query(
+                    "SELECT trajectory_id FROM trajectories WHERE status = 'complete' "
+                    "ORDER BY start_time DESC LIMIT 1"
+                )
                 time.sleep(0.2)
             if not rows:
                 print(collector.log(), file=sys.stderr)
                 raise SystemExit("no trajectory was assembled; the collector log is above")
             trajectory_id = rows[0]["trajectory_id"]
             print()
-            subprocess.run([sys.executable, "-m", "trajotel", "trajectories", "show", trajectory_id,
-                            "--data", str(DATA)], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "trajotel",
+                    "trajectories",
+                    "show",
+                    trajectory_id,
+                    "--data",
+                    str(DATA),
+                ],
+                check=True,
+            )
             print()
             step("stopping the collector")
         data = DATA.relative_to(REPO)
