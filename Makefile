@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint proto bench bench-overhead clean
+.PHONY: setup node demo test lint proto bench bench-overhead clean
 
 setup: $(VENV)/.installed
 
@@ -19,7 +19,14 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/python examples/quickstart.py
 
-test: setup
+# The Node.js end-to-end test (tests/e2e/test_js_exporter.py) runs an agent on the OpenTelemetry
+# JS SDK: node (18.19+ or 20.6+) and npm come from the Debian packages when they are missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+node:
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+
+test: setup node
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -51,7 +51,7 @@ def _float(value: Any) -> float | None:
 
 # Part of every input fingerprint: bump it when assembly changes what it builds from the same
 # spans, so stored trajectories are rebuilt.
-ASSEMBLER_VERSION = 4
+ASSEMBLER_VERSION = 5
 
 
 def input_fingerprint(spans: Iterable[SpanRow]) -> str:
@@ -67,7 +67,8 @@ def _dedupe(spans: Iterable[SpanRow]) -> list[SpanRow]:
     unique: dict[tuple[str, str], SpanRow] = {}
     for span in spans:
         unique.setdefault((span["TraceId"], span["SpanId"]), span)
-    return sorted(unique.values(), key=lambda s: (s["StartNs"], s["TraceId"], s["SpanId"]))
+    # JS SDKs record start times to the millisecond only: on a tie, the span that ended first goes first.
+    return sorted(unique.values(), key=lambda s: (s["StartNs"], s["EndNs"], s["TraceId"], s["SpanId"]))
 
 
 def _root(spans: list[SpanRow]) -> SpanRow | None:

@@ -130,5 +130,5 @@ def merge_duplicate_calls(spans: Iterable[SpanRow]) -> list[SpanRow]:
     for span in inference:
         members[groups.find(_key(span))].append(span)
     merged = [_merge(group) for group in members.values()]
-    merged.sort(key=lambda s: (s["StartNs"], s["TraceId"], s["SpanId"]))
+    merged.sort(key=lambda s: (s["StartNs"], s["EndNs"], s["TraceId"], s["SpanId"]))
     return merged
