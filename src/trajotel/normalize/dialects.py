@@ -1,27 +1,15 @@
-"""Rename tables: each foreign dialect's attribute names -> the canonical GenAI names.
+"""The dialects trajotel understands, and the generic code that makes a span canonical.
 
-One table per dialect; the normalizer applies them generically, so supporting a dialect means
-adding a table here, not ``if`` branches elsewhere. (Flattened message encodings such as
-OpenLLMetry's ``gen_ai.prompt.N.*`` and OpenInference's ``llm.input_messages.N.*`` come with
-the assembly issue.)
+One table (and, for content that is not GenAI message JSON, one shape function) per dialect;
+the normalizer applies them generically, so supporting a dialect means adding a module and an
+entry in ``DIALECTS``, not ``if`` branches elsewhere.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from trajotel import semconv as sc
-
-
-@dataclass(frozen=True)
-class Dialect:
-    name: str
-    # A span belongs to the dialect when it carries any of these attribute keys.
-    markers: tuple[str, ...]
-    renames: dict[str, str] = field(default_factory=dict)
-    # Value rewrites for canonical keys, e.g. old provider spellings.
-    values: dict[str, dict[str, str]] = field(default_factory=dict)
-
+from trajotel.normalize import langsmith, openinference, openllmetry, pydantic_ai, vercel_ai
+from trajotel.normalize.dialect import Dialect
 
 _PROVIDER_VALUES = {"az.ai.openai": "azure.ai.openai", "vertex_ai": "gcp.vertex_ai", "gemini": "gcp.gemini"}
 
@@ -52,12 +40,21 @@ GENAI = Dialect(
 
 # Checked in order; the first match names the span's dialect. Every matching table is
 # applied: instrumentations in transition mix old and new names on one span.
-DIALECTS: tuple[Dialect, ...] = (GENAI_LEGACY, GENAI)
+# Foreign dialects come first: their spans often also carry some GenAI names.
+DIALECTS: tuple[Dialect, ...] = (
+    openllmetry.DIALECT,
+    openinference.DIALECT,
+    vercel_ai.DIALECT,
+    pydantic_ai.DIALECT,
+    langsmith.DIALECT,
+    GENAI_LEGACY,
+    GENAI,
+)
 PLAIN = "otel"
 
 
 def detect(attributes: dict[str, str]) -> list[Dialect]:
-    return [d for d in DIALECTS if any(key in attributes for key in d.markers)]
+    return [d for d in DIALECTS if d.matches(attributes)]
 
 
 def apply(dialect: Dialect, attributes: dict[str, str]) -> dict[str, str]:

@@ -17,7 +17,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from trajotel import semconv as sc
 from trajotel.normalize import dialects
 from trajotel.normalize.content import ContentSink, extract_content
-from trajotel.normalize.records import NormalizedBatch
+from trajotel.normalize.dialect import Dialect
+from trajotel.normalize.records import (
+    KIND_MESSAGE,
+    KIND_SYSTEM_INSTRUCTIONS,
+    KIND_TOOL_DEFINITIONS,
+    NormalizedBatch,
+)
 from trajotel.normalize.values import (
     any_value_to_python,
     any_value_to_text,
@@ -59,6 +65,45 @@ def _string_list(text: str | None) -> list[str]:
     return [text]
 
 
+def _explain(attributes: dict[str, str], problem: str) -> None:
+    earlier = attributes.get(NORMALIZE_ERROR)
+    attributes[NORMALIZE_ERROR] = f"{earlier}; {problem}" if earlier else problem
+
+
+# Shaped field -> (row column, content kind); message lists give a list of hashes.
+_SHAPED_COLUMNS = (
+    ("input_messages", "InputMessageHashes", KIND_MESSAGE),
+    ("output_messages", "OutputMessageHashes", KIND_MESSAGE),
+    ("system_instructions", "SystemInstructionsHash", KIND_SYSTEM_INSTRUCTIONS),
+    ("tool_definitions", "ToolDefinitionsHash", KIND_TOOL_DEFINITIONS),
+)
+
+
+def _adopt_shaped(
+    dialect: Dialect, attributes: dict[str, str], row: dict[str, Any], content: ContentSink
+) -> dict[str, str]:
+    """Run the dialect's shape function: its content joins the span's content-addressed content
+    (canonical GenAI content on the same span wins) and the attributes it consumed are dropped.
+    Content it cannot read stays verbatim, explained in ``trajotel.normalize.error``."""
+    assert dialect.shape is not None
+    try:
+        shaped = dialect.shape(attributes)
+    except (ValueError, TypeError) as exc:
+        _explain(attributes, f"{dialect.name}: {exc}")
+        return attributes
+    for name, column, kind in _SHAPED_COLUMNS:
+        value = getattr(shaped, name)
+        if value is None or row[column]:
+            continue
+        row[column] = (
+            [content.put(kind, m) for m in value] if kind == KIND_MESSAGE else content.put(kind, value)
+        )
+    out = {key: value for key, value in attributes.items() if key not in shaped.consumed}
+    for key, value in shaped.attributes.items():
+        out.setdefault(key, value)
+    return out
+
+
 def _span_row(
     span: Any, resource: dict[str, str], scope: Any, schema_url: str, tenant: str, content: ContentSink
 ) -> dict[str, Any]:
@@ -80,14 +125,14 @@ def _span_row(
                 continue
             except (ValueError, TypeError) as exc:
                 # Truncated or foreign content stays verbatim and queryable; say why.
-                problem = f"{kv.key}: {exc}"
-                earlier = attributes.get(NORMALIZE_ERROR)
-                attributes[NORMALIZE_ERROR] = f"{earlier}; {problem}" if earlier else problem
+                _explain(attributes, f"{kv.key}: {exc}")
         attributes[kv.key] = any_value_to_text(kv.value)
 
     matched = dialects.detect(attributes)
     for dialect in matched:
         attributes = dialects.apply(dialect, attributes)
+        if dialect.shape is not None:
+            attributes = _adopt_shaped(dialect, attributes, row, content)
     get = attributes.get
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     events = span.events
