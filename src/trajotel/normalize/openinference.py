@@ -1,4 +1,4 @@
-"""OpenInference (Arize): llm.input_messages.N.* / llm.output_messages.N.*, llm.tools, openinference.span.kind."""
+"""OpenInference (Arize): llm.input_messages.N.* / llm.output_messages.N.*, llm.tools, span kinds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OpenLLMetry (traceloop): the flattened gen_ai.prompt.N.* / gen_ai.completion.N.* encoding and traceloop.* span kinds."""
+"""OpenLLMetry (traceloop): flattened gen_ai.prompt.N.* / gen_ai.completion.N.*, traceloop span kinds."""
 
 from __future__ import annotations
 
