@@ -13,51 +13,28 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from trajotel.assemble.model import Trajectory
 from trajotel.assemble.worker import AssemblyWorker
-from trajotel.collector.ingest import SpoolSink, StoreWriter
-from trajotel.spool import Spool
 from trajotel.store import Store
 from trajotel.store.trajectories import read_trajectory
 from trajotel.testing import FakeLLMServer
 
 from tests.assemble.flat_agent import FlatRun, run_flat_agents
+from tests.support.pipeline import LATER, InProcessPipeline
 
-LATER = 1e6  # a monotonic time far past any idle timeout
 
-
-class Pipeline:
-    def __init__(self, store: Store, spool_dir: Path) -> None:
-        self.store = store
-        self.spool = Spool(spool_dir, max_bytes=1 << 30, segment_bytes=1 << 20)
-        self.worker = AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1)
-        self.writer = StoreWriter(
-            self.spool,
-            store,
-            tenant="default",
-            batch_rows=10_000,
-            flush_interval_s=0.0,
-            on_stored=self.worker.notify,
-        )
-        self.sink = SpoolSink(self.spool)
-
+class Pipeline(InProcessPipeline):
     def deliver(self, run: FlatRun, index: int, *, idle: bool = True) -> None:
         """Export one trace (one batch), store it, and let the worker make a pass."""
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-        self.sink.export_traces(encode_spans(run.traces[index]))
-        while self.writer.drain_once():
-            pass
-        self.worker.tick(now=time.monotonic() + (LATER if idle else 0.0))
+        self.store_request(encode_spans(run.traces[index]))
+        self.assemble(idle=idle)
 
     def live(self) -> list[str]:
         return [
             r[0] for r in self.store.query("SELECT trajectory_id FROM trajectories ORDER BY start_time").rows
         ]
-
-    def close(self) -> None:
-        self.spool.close()
 
 
 @pytest.fixture(scope="module")

@@ -806,6 +806,10 @@ def _log_request(*records: LogRecord, resource: dict[str, str] | None = None) ->
     )
 
 
+# A2 as a GenAI <= 1.36 ``gen_ai.choice`` event carries it.
+LEGACY_A2 = {"role": "assistant", "content": "42.5 — ünïcode ✓"}
+
+
 def test_hand_built_logs_data_with_tenant_and_structured_body() -> None:
     record = LogRecord(
         time_unix_nano=T0,
@@ -816,7 +820,7 @@ def test_hand_built_logs_data_with_tenant_and_structured_body() -> None:
         span_id=bytes.fromhex("b7ad6b7169203331"),
         flags=1,
         event_name="gen_ai.choice",
-        body=_any({"index": 0, "message": A2}),
+        body=_any({"index": 0, "finish_reason": "stop", "message": LEGACY_A2}),
         attributes=[KeyValue(key="gen_ai.provider.name", value=_any("openai"))],
     )
     batch = normalize_logs(
@@ -829,7 +833,9 @@ def test_hand_built_logs_data_with_tenant_and_structured_body() -> None:
     assert row["SpanId"] == "b7ad6b7169203331"
     assert row["TraceFlags"] == 1
     assert row["EventName"] == "gen_ai.choice"
-    assert json.loads(row["Body"]) == {"index": 0, "message": A2}
+    # A legacy content event's message is stored once, canonical, by hash; not again in Body.
+    assert row["Body"] == ""
+    assert _message_bodies(batch, "acme", row["OutputMessageHashes"]) == [A2]
     assert row["Timestamp"] == "1700000000.123456789"
     assert row["ObservedTimestamp"] == "1700000000.123456790"
     assert (row["SeverityNumber"], row["SeverityText"]) == (13, "WARN")

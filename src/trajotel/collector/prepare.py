@@ -51,7 +51,8 @@ def prepare_record(kind: int, payload: bytes, tenant: str) -> PreparedRecord:
             for key, (kind_, text) in batch.contents.items()
         },
         traces=batch.trace_ids(),
-        genai_traces={(r["Tenant"], r["TraceId"]) for r in batch.spans if r["Operation"]},
+        genai_traces={(r["Tenant"], r["TraceId"]) for r in batch.spans if r["Operation"]}
+        | batch.content_event_trace_ids(),
     )
 
 

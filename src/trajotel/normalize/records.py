@@ -31,5 +31,18 @@ class NormalizedBatch:
         self.contents.update(other.contents)
 
     def trace_ids(self) -> set[tuple[str, str]]:
-        """(tenant, trace id) pairs touched by this batch."""
-        return {(row["Tenant"], row["TraceId"]) for row in self.spans}
+        """(tenant, trace id) pairs touched by this batch: its spans' and its content events'."""
+        return {(row["Tenant"], row["TraceId"]) for row in self.spans} | self.content_event_trace_ids()
+
+    def content_event_trace_ids(self) -> set[tuple[str, str]]:
+        """Traces of the GenAI content events (log records whose messages were extracted)."""
+        return {(row["Tenant"], row["TraceId"]) for row in self.logs if row["TraceId"] and has_content(row)}
+
+
+def has_content(row: dict[str, Any]) -> bool:
+    return bool(
+        row["InputMessageHashes"]
+        or row["OutputMessageHashes"]
+        or row["SystemInstructionsHash"]
+        or row["ToolDefinitionsHash"]
+    )

@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from trajotel import semconv as sc
-from trajotel.normalize import dialects
+from trajotel.normalize import dialects, events
 from trajotel.normalize.content import ContentSink, extract_content
 from trajotel.normalize.dialect import Dialect
 from trajotel.normalize.records import (
@@ -195,9 +195,34 @@ def normalize_traces(request: ExportTraceServiceRequest, tenant: str) -> Normali
     return batch
 
 
+def _log_row_content(
+    record: Any, event_name: str, body: Any, attributes: dict[str, str], content: ContentSink
+) -> tuple[dict[str, Any], bool]:
+    """The content columns of a log row, and whether the body's content moved to the content
+    store (then it is not kept twice). Unreadable content stays where it was, explained."""
+    row: dict[str, Any] = {
+        "InputMessageHashes": [],
+        "OutputMessageHashes": [],
+        "SystemInstructionsHash": "",
+        "ToolDefinitionsHash": "",
+    }
+    if event_name not in events.CONTENT_EVENTS:
+        return row, False
+    try:
+        body_moved = events.extract_event_content(record, event_name, body, row, content)
+    except (ValueError, TypeError) as exc:
+        _explain(attributes, f"{event_name}: {exc}")
+        return {key: [] if isinstance(value, list) else "" for key, value in row.items()}, False
+    for key in _CONTENT_KEYS.intersection(attributes):  # now stored by hash
+        del attributes[key]
+    return row, body_moved
+
+
 def normalize_logs(request: ExportLogsServiceRequest, tenant: str) -> NormalizedBatch:
-    """Log records are kept whole; GenAI events among them belong to their span (by ids)."""
+    """Log records are kept whole, except GenAI content events: their messages are stored once,
+    content-addressed, like span content, and belong to their span (by ids)."""
     batch = NormalizedBatch()
+    content = ContentSink(batch)
     for resource_logs in request.resource_logs:
         resource = attributes_to_map(resource_logs.resource.attributes)
         for scope_logs in resource_logs.scope_logs:
@@ -205,18 +230,24 @@ def normalize_logs(request: ExportLogsServiceRequest, tenant: str) -> Normalized
             for record in scope_logs.log_records:
                 attributes = attributes_to_map(record.attributes)
                 body = any_value_to_python(record.body) if record.HasField("body") else None
-                batch.logs.append(
+                event_name = record.event_name or attributes.get(sc.EVENT_NAME, "")
+                content.tenant = resource.get(sc.TRAJOTEL_TENANT, tenant)
+                content.trace = record.trace_id.hex()
+                row, body_moved = _log_row_content(record, event_name, body, attributes, content)
+                if body_moved:
+                    body = None
+                row.update(
                     {
-                        "Tenant": resource.get(sc.TRAJOTEL_TENANT, tenant),
+                        "Tenant": content.tenant,
                         "Timestamp": ns_to_text(record.time_unix_nano or record.observed_time_unix_nano),
                         "ObservedTimestamp": ns_to_text(record.observed_time_unix_nano),
-                        "TraceId": record.trace_id.hex(),
+                        "TraceId": content.trace,
                         "SpanId": record.span_id.hex(),
                         "TraceFlags": record.flags,
                         "SeverityText": record.severity_text,
                         "SeverityNumber": int(record.severity_number),
                         "ServiceName": resource.get(sc.SERVICE_NAME, ""),
-                        "EventName": record.event_name or attributes.get(sc.EVENT_NAME, ""),
+                        "EventName": event_name,
                         "Body": "" if body is None else dumps(body),
                         "ResourceAttributes": resource,
                         "ScopeName": scope.name,
@@ -224,4 +255,5 @@ def normalize_logs(request: ExportLogsServiceRequest, tenant: str) -> Normalized
                         "LogAttributes": attributes,
                     }
                 )
+                batch.logs.append(row)
     return batch

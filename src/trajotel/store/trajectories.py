@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from trajotel import semconv as sc
 from trajotel.assemble.model import Message, Outcome, Part, ToolCall, Trajectory, Turn, Usage
 from trajotel.normalize.records import KIND_MESSAGE, content_hash
 from trajotel.normalize.values import dumps, ns_to_text
@@ -43,8 +44,55 @@ def _by_tenant(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 # --- spans -> assembler ------------------------------------------------------------
+_CONTENT_COLUMNS = (
+    "InputMessageHashes",
+    "OutputMessageHashes",
+    "SystemInstructionsHash",
+    "ToolDefinitionsHash",
+)
+
+
+def _event_content(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One span's content from its events, in event order. The operation-details event holds
+    the whole call; per-message events (<= 1.36) hold a message each."""
+    details = [r for r in rows if r["EventName"] == sc.EVENT_GEN_AI_OPERATION_DETAILS]
+    chosen = details[-1:] or rows
+    merged: dict[str, Any] = {"InputMessageHashes": [], "OutputMessageHashes": []}
+    for row in chosen:
+        merged["InputMessageHashes"].extend(row["InputMessageHashes"])
+        merged["OutputMessageHashes"].extend(row["OutputMessageHashes"])
+        for column in ("SystemInstructionsHash", "ToolDefinitionsHash"):
+            merged[column] = row[column] or merged.get(column, "")
+    return merged
+
+
+def load_event_content(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, dict[str, dict[str, Any]]]:
+    """GenAI content that arrived as log events, per trace and span id (see
+    ``trajotel.normalize.events``). Re-sent events are counted once."""
+    per_span: dict[tuple[TraceKey, str], list[dict[str, Any]]] = defaultdict(list)
+    for tenant, traces in _by_tenant(keys).items():
+        result = store.query(
+            "SELECT TraceId, SpanId, EventName, InputMessageHashes, OutputMessageHashes, "
+            "SystemInstructionsHash, ToolDefinitionsHash FROM logs "
+            "WHERE Tenant = {tenant:String} AND TraceId IN {traces:Array(String)} AND SpanId != '' "
+            "AND (notEmpty(InputMessageHashes) OR notEmpty(OutputMessageHashes) "
+            "OR SystemInstructionsHash != '' OR ToolDefinitionsHash != '') "
+            "ORDER BY TraceId, SpanId, Timestamp "
+            f"LIMIT 1 BY TraceId, SpanId, Timestamp, EventName, {', '.join(_CONTENT_COLUMNS)}",
+            {"tenant": tenant, "traces": traces},
+        )
+        for row in result.dicts():
+            per_span[(tenant, row["TraceId"]), row["SpanId"]].append(row)
+    out: dict[TraceKey, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for (trace, span_id), rows in per_span.items():
+        out[trace][span_id] = _event_content(rows)
+    return out
+
+
 def load_trace_spans(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, list[dict[str, Any]]]:
-    """All spans of the given traces, one row per span id (re-sent duplicates collapsed)."""
+    """All spans of the given traces, one row per span id (re-sent duplicates collapsed). A span
+    without content of its own gets the content its GenAI events carried."""
+    keys = list(keys)
     out: dict[TraceKey, list[dict[str, Any]]] = defaultdict(list)
     for tenant, traces in _by_tenant(keys).items():
         result = store.query(
@@ -54,6 +102,13 @@ def load_trace_spans(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, l
         )
         for row in result.dicts():
             out[tenant, row["TraceId"]].append(row)
+    for trace, by_span in load_event_content(store, out.keys()).items():
+        for span in out[trace]:
+            found = by_span.get(span["SpanId"])
+            if found is not None:
+                for column in _CONTENT_COLUMNS:
+                    if not span[column]:
+                        span[column] = found.get(column, "")
     return out
 
 
