@@ -12,8 +12,6 @@ project's venv); the fixture builds them from PyPI on first use, so a missing pe
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +20,12 @@ import pytest
 from trajotel.testing.collector_process import CollectorProcess
 from trajotel.testing.fake_llm import FakeLLMServer
 
+from tests.e2e.conftest import PEER_NAMES
 from tests.support.agent_runs import agent_env, run_agent, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 AGENT = Path(__file__).resolve().parent / "agents" / "coexist_openai_loop.py"
-PEER_NAMES = ("openai-v2", "openllmetry", "openinference")
+
 TRAJOTEL_SCOPE_PREFIX = "trajotel."
-
-
-@pytest.fixture(scope="module")
-def peers() -> dict[str, Any]:
-    built = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "peers.py"), "--json", *PEER_NAMES],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert built.returncode == 0, f"cannot build the peer venvs:\n{built.stderr}"
-    result: dict[str, Any] = json.loads(built.stdout)
-    return result
 
 
 def _run_agent(peer: dict[str, Any], collector: CollectorProcess, fake: FakeLLMServer) -> str:
