@@ -474,7 +474,16 @@ def routed(sink, receive_config) -> Iterator[tuple[http.client.HTTPConnection, l
             raise ZeroDivisionError("oops")
         return HttpResponse.json({"rows": [1]}, headers={"X-Rows": "1"})
 
-    receiver = HttpReceiver(sink, receive_config, routes={("POST", "/v1/query"): query})
+    def feedback(request: HttpRequest) -> HttpResponse:
+        seen.append(request)
+        return HttpResponse.json({"params": request.params})
+
+    routes = {
+        ("POST", "/v1/query"): query,
+        ("POST", "/v1/trajectories/{id}/feedback"): feedback,
+        ("DELETE", "/v1/trajectories/{id}"): feedback,
+    }
+    receiver = HttpReceiver(sink, receive_config, routes=routes)
     port = receiver.start()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     yield connection, seen
@@ -521,6 +530,23 @@ def test_extra_route_wrong_method_and_oversized_body(sink, routed, receive_confi
     reply = post(conn, "/v1/query", b"q" * (receive_config.max_request_bytes + 1), "text/plain")
     assert reply.status == 413
     _good(conn, sink, "after")
+
+
+def test_extra_route_with_path_parameters(sink, routed):
+    conn, seen = routed
+    reply = post(conn, "/v1/trajectories/abc%2Fdef/feedback?x=1", b"{}", "application/json")
+    assert (reply.status, json.loads(reply.body)) == (200, {"params": {"id": "abc/def"}})
+    assert seen[-1].query == {"x": "1"}
+    reply = post(conn, "/v1/trajectories/t-1", None, None, method="DELETE")
+    assert json.loads(reply.body) == {"params": {"id": "t-1"}}
+    # A pattern's other methods are offered; a path no pattern matches is unknown.
+    reply = post(conn, "/v1/trajectories/t-1/feedback", None, None, method="GET")
+    assert (reply.status, reply.headers["allow"]) == (405, "POST")
+    for path in ("/v1/trajectories//feedback", "/v1/trajectories/t-1/feedback/more"):
+        reply = post(conn, path, b"{}", "application/json")
+        assert reply.status == 404
+        assert "/v1/trajectories/{id}/feedback" in json.loads(reply.body)["message"]
+    _still_keep_alive(conn, sink)
 
 
 # --- lifecycle ------------------------------------------------------------------------------------

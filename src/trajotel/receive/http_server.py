@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.duration_pb2 import Duration
@@ -67,6 +67,8 @@ class HttpRequest:
     query: dict[str, str]  # last value wins for repeated keys
     headers: dict[str, str]  # lower-case names
     body: bytes  # after Content-Encoding, at most ReceiveConfig.max_request_bytes
+    # Values of the route's ``{name}`` path segments, e.g. ``/v1/trajectories/{id}`` -> {"id": ...}.
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -162,7 +164,10 @@ class _Handler(BaseHTTPRequestHandler):
         route = self.server.routes.get((method, path))
         try:
             if route is None:
+                route = self.server.match_pattern(method, path)
+            if route is None:
                 allowed = sorted(m for m, p in self.server.routes if p == path)
+                allowed += self.server.pattern_methods(path)
                 if allowed:
                     raise RequestRejected(
                         405,
@@ -170,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
                         f"{method} is not allowed on {path}; use {', '.join(allowed)}",
                         headers={"Allow": ", ".join(allowed)},
                     )
-                known = ", ".join(sorted({p for _, p in self.server.routes}))
+                known = ", ".join(sorted({p for _, p in self.server.routes} | self.server.pattern_paths()))
                 raise RequestRejected(404, code_pb2.NOT_FOUND, f"no endpoint {path}; endpoints: {known}")
             response = route(self, path, query)
         except RequestRejected as rejection:
@@ -218,13 +223,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _health(self, path: str, query: str) -> HttpResponse:
         return HttpResponse(200, "text/plain; charset=utf-8", b"ok\n")
 
-    def _custom(self, route: Route, path: str, query: str) -> HttpResponse:
+    def _custom(
+        self, route: Route, path: str, query: str, params: dict[str, str] | None = None
+    ) -> HttpResponse:
         request = HttpRequest(
             method=self.command,
             path=path,
             query=dict(parse_qsl(query, keep_blank_values=True)),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=self._body.read(self.headers),
+            params=params or {},
         )
         try:
             return route(request)
@@ -366,10 +374,47 @@ class _Server(ThreadingHTTPServer):
             ("POST", "/v1/metrics"): _Handler._otlp_metrics,
             ("GET", "/healthz"): _Handler._health,
         }
+        # Paths with ``{name}`` segments are matched segment by segment, in the order given.
+        self.patterns: list[tuple[str, tuple[str, ...], Route]] = []
         for (method, path), route in routes.items():
-            builtin[(method.upper(), path)] = _bind_custom(route)
+            if "{" in path:
+                self.patterns.append((method.upper(), tuple(path.strip("/").split("/")), route))
+            else:
+                builtin[(method.upper(), path)] = _bind_custom(route)
         self.routes = builtin
         super().__init__(address, _Handler)
+
+    def _pattern_params(self, segments: tuple[str, ...], path: str) -> dict[str, str] | None:
+        parts = path.strip("/").split("/")
+        if len(parts) != len(segments):
+            return None
+        params = {}
+        for segment, part in zip(segments, parts, strict=True):
+            if segment.startswith("{") and segment.endswith("}"):
+                if not part:
+                    return None
+                params[segment[1:-1]] = unquote(part)
+            elif segment != part:
+                return None
+        return params
+
+    def match_pattern(self, method: str, path: str) -> Callable[[_Handler, str, str], HttpResponse] | None:
+        for route_method, segments, route in self.patterns:
+            if route_method == method:
+                params = self._pattern_params(segments, path)
+                if params is not None:
+                    return lambda handler, p, q, route=route, params=params: handler._custom(
+                        route, p, q, params
+                    )
+        return None
+
+    def pattern_paths(self) -> set[str]:
+        return {"/" + "/".join(segments) for _, segments, _ in self.patterns}
+
+    def pattern_methods(self, path: str) -> list[str]:
+        return sorted(
+            {m for m, segments, _ in self.patterns if self._pattern_params(segments, path) is not None}
+        )
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN (a reverse DNS lookup that can stall
