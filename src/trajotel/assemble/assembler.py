@@ -19,18 +19,9 @@ from trajotel import semconv as sc
 from trajotel.assemble.duplicates import merge_duplicate_calls
 from trajotel.assemble.model import Message, Part, ToolCall, Trajectory, Turn, Usage
 from trajotel.assemble.outcome import outcome
+from trajotel.normalize.values import json_or_text
 
 SpanRow = Mapping[str, Any]
-
-
-def _parse_json_text(text: str | None) -> Any:
-    """Tool arguments/results arrive as JSON strings; keep the raw string when it is not JSON."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _int(value: Any) -> int | None:
@@ -153,7 +144,7 @@ def _attach_tool_spans(turns: list[Turn], tool_spans: list[SpanRow]) -> None:
             continue
         attrs = span["SpanAttributes"]
         failed = span["StatusCode"] == "Error" or bool(span["ErrorType"])
-        call.result = _parse_json_text(attrs.get(sc.GEN_AI_TOOL_CALL_RESULT))
+        call.result = json_or_text(attrs.get(sc.GEN_AI_TOOL_CALL_RESULT))
         call.status = "error" if failed else "ok"
         call.error_type = (span["ErrorType"] or span["StatusMessage"] or "error") if failed else None
         call.span_id = span["SpanId"]

@@ -34,7 +34,12 @@ GENAI_LEGACY = Dialect(
 GENAI = Dialect(
     name="genai",
     markers=(sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME),
-    renames={"gen_ai.usage.cache_creation.input_tokens": sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS},
+    renames={
+        "gen_ai.usage.cache_creation.input_tokens": sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+        # Current OpenLLMetry (0.5x+), otherwise on the 1.37 names.
+        "gen_ai.usage.reasoning_tokens": sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        "gen_ai.openai.response.system_fingerprint": sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT,
+    },
     values={sc.GEN_AI_PROVIDER_NAME: _PROVIDER_VALUES},
 )
 

@@ -61,3 +61,14 @@ def ns_to_text(ns: int) -> str:
     Seconds are padded to 10 digits: ClickHouse reads shorter numbers (times before 1973, and
     OTLP's 0 = unknown) as a date, not as a timestamp."""
     return f"{ns // 1_000_000_000:010d}.{ns % 1_000_000_000:09d}"
+
+
+def json_or_text(text: str | None) -> Any:
+    """A text that is JSON when it parses (tool-call arguments and results, schemas), else the
+    text itself; None stays None."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
