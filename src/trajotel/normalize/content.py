@@ -23,7 +23,7 @@ from trajotel.normalize.records import (
     NormalizedBatch,
     content_hash,
 )
-from trajotel.normalize.values import any_value_to_python, dumps
+from trajotel.normalize.values import any_value_to_python, dumps, json_or_text
 
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -81,6 +81,25 @@ class HistoryCache:
             self._last.popitem(last=False)
 
 
+def canonical_message(message: Any) -> Any:
+    """A message in the canonical parts model, made uniform where senders differ: tool-call
+    ``arguments`` sent as a JSON string (pydantic-ai, some SDKs) become the JSON value the
+    conventions call for, as trajotel's own instrumentation records them; a string that is not
+    JSON stays as sent. Works in place on freshly parsed values."""
+    parts = message.get("parts") if isinstance(message, dict) else None
+    if isinstance(parts, list):
+        for part in parts:
+            if (
+                isinstance(part, dict)
+                and part.get("type") == "tool_call"
+                and isinstance(part.get("arguments"), str)
+            ):
+                parsed = json_or_text(part["arguments"])
+                if isinstance(parsed, dict | list):
+                    part["arguments"] = parsed
+    return message
+
+
 class CanonicalCache:
     """Source text -> (hash, canonical text), bounded by ``max_bytes`` of cached text."""
 
@@ -92,7 +111,7 @@ class CanonicalCache:
     def canonical(self, source: str, value: Any) -> tuple[str, str]:
         found = self._entries.get(source)
         if found is None:
-            text = dumps(value)
+            text = dumps(canonical_message(value))
             found = (content_hash(text), text)
             self._bytes += len(source) + len(text)
             if self._bytes > self.max_bytes:  # simple and amortized: start over
@@ -123,7 +142,7 @@ class ContentSink:
         return digest
 
     def put(self, kind: str, value: Any) -> str:
-        text = dumps(value)
+        text = dumps(canonical_message(value) if kind == KIND_MESSAGE else value)
         return self._keep(kind, content_hash(text), text)
 
     def put_messages(self, value: AnyValue, *, is_input: bool) -> list[str]:

@@ -58,6 +58,15 @@ def _choice_message(body: dict[str, Any]) -> dict[str, Any]:
     return output
 
 
+def event_message(event_name: str, body: dict[str, Any]) -> tuple[bool, dict[str, Any]] | None:
+    """A legacy content event (name and body) as (is an output message, canonical message);
+    None for other events. Also used for dialects that carry such events in an attribute."""
+    if event_name == CHOICE_EVENT:
+        return True, _choice_message(body)
+    role = _MESSAGE_EVENT_ROLES.get(event_name)
+    return None if role is None else (False, _input_message(role, body))
+
+
 def extract_event_content(
     record: LogRecord, event_name: str, body: Any, row: dict[str, Any], sink: ContentSink
 ) -> bool:
@@ -75,12 +84,9 @@ def extract_event_content(
         return False
     if not isinstance(body, dict):
         raise ValueError(f"body must be a map, got {type(body).__name__}")
-    if event_name == CHOICE_EVENT:
-        row["OutputMessageHashes"] = [sink.put(KIND_MESSAGE, _choice_message(body))]
-        message = body.get("message")
-        return body.keys() <= _CHOICE_KEYS and (
-            not isinstance(message, dict) or message.keys() <= _MESSAGE_KEYS
-        )
-    role = _MESSAGE_EVENT_ROLES[event_name]
-    row["InputMessageHashes"] = [sink.put(KIND_MESSAGE, _input_message(role, body))]
+    is_output, message = event_message(event_name, body)  # type: ignore[misc]
+    row["OutputMessageHashes" if is_output else "InputMessageHashes"] = [sink.put(KIND_MESSAGE, message)]
+    if is_output:
+        inner = body.get("message")
+        return body.keys() <= _CHOICE_KEYS and (not isinstance(inner, dict) or inner.keys() <= _MESSAGE_KEYS)
     return body.keys() <= _MESSAGE_KEYS
