@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(show)
     show.add_argument("id")
     show.add_argument("--json", action="store_true", help="the canonical trajectory JSON")
+
+    doctor = sub.add_parser("doctor", help="report LLM/agent spans and content trajotel did not understand")
+    _common(doctor)
+    doctor.add_argument("--json", action="store_true", help="the report as one JSON object")
+    doctor.add_argument("--examples", type=int, default=3, metavar="N", help="example span ids per finding")
     return parser
 
 
@@ -129,6 +134,23 @@ def _run_trajectories(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_doctor(config: Config, args: argparse.Namespace) -> int:
+    from trajotel.cli.access import open_access
+    from trajotel.store.doctor import diagnose, render
+
+    access = open_access(config)
+    try:
+
+        def query(sql: str) -> list[dict]:
+            return [json.loads(line) for line in access.query_raw(sql, "JSONEachRow").splitlines() if line]
+
+        report = diagnose(query, examples=args.examples)
+    finally:
+        access.close()
+    print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else render(report))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -143,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_collector(config)
         if args.command == "query":
             return _run_query(config, args.sql, args.format)
+        if args.command == "doctor":
+            return _run_doctor(config, args)
         return _run_trajectories(config, args)
     except TrajotelError as exc:
         print(f"trajotel: error: {exc}", file=sys.stderr)
