@@ -307,3 +307,22 @@ def test_an_orphan_trace_completes_after_the_orphan_timeout(store: Store, tmp_pa
     )
     assert [t.to_dict() for t in whole.turns] == [t.to_dict() for t in orphan.turns]
     spool.close()
+
+
+def test_a_new_spool_into_the_same_store_loses_nothing(store: Store, tmp_path: Path) -> None:
+    """Spool positions start at 0 in every spool (a new data directory; several collectors
+    writing into one ClickHouse): batches of different spools must never look like re-sent ones
+    to the store's insert deduplication."""
+    runs = [record_agent_run(), record_agent_run()]
+    ids = []
+    for number, run in enumerate(runs):
+        spool, sink, writer, _worker = _pipeline(store, tmp_path / f"spool-{number}")
+        sink.export_traces(run.request())
+        _drain(writer)
+        ids.append(spool.id)
+        spool.close()
+    stored = store.query("SELECT DISTINCT TraceId FROM spans").rows
+    assert {str(trace) for (trace,) in stored} == {run.trace_id for run in runs}
+    # A spool keeps its identity across restarts, so a re-formed batch is still recognized.
+    assert ids[0] != ids[1]
+    assert Spool(tmp_path / "spool-0", max_bytes=1 << 30, segment_bytes=1 << 20).id == ids[0]

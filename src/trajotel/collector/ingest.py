@@ -219,7 +219,7 @@ class StoreWriter:
 
     def store_batch(self, batch: PreparedBatch) -> None:
         self.spool.mark_pending(batch.end)
-        write_encoded(self.store, batch.bodies, f"{batch.start}-{batch.end}")
+        write_encoded(self.store, batch.bodies, f"{self.spool.id}:{batch.start}-{batch.end}")
         self.spool.commit(batch.end)
         self.stored_spans += batch.span_count
         if self.on_stored is not None and batch.traces:

@@ -10,7 +10,10 @@ Layout: ``seg-<12 digit number>.log`` files of records ``<u32 length><u32 crc32>
 zero-filled tail left by a power loss never reads as a record)
 and a ``checkpoint`` file ``<segment> <offset> <pending segment> <pending offset>``, replaced
 atomically. The pending position is the end of the batch being written, so a restarted writer
-forms the same first batch (and the store's insert deduplication recognizes it).
+forms the same first batch (and the store's insert deduplication recognizes it). A spool also
+has an ``id``, made when its directory is first used: positions repeat from spool to spool (a
+new data directory, several collectors writing into one ClickHouse), so batch identities are
+``<spool id>:<positions>``, never positions alone.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import os
 import struct
 import threading
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,6 +86,7 @@ class Spool:
         self._written_seq = 0  # records written (not necessarily synced)
         self._synced_seq = 0
         self._syncing = False
+        self.id = self._load_id()
         self.checkpoint, self.pending = self._load_checkpoint()
         segments = self.segments()
         self._segment = max(segments[-1] if segments else 0, self.checkpoint.segment)
@@ -120,6 +125,29 @@ class Spool:
             return self._path(segment).stat().st_size
         except FileNotFoundError:
             return 0
+
+    def _load_id(self) -> str:
+        path = self.directory / "id"
+        try:
+            found = path.read_text().strip()
+        except FileNotFoundError:
+            found = ""
+        except OSError as exc:
+            raise SpoolError(f"cannot read {path}: {exc}") from exc
+        if found:
+            return found
+        made = uuid.uuid4().hex
+        tmp = path.with_suffix(".tmp")
+        try:
+            with open(tmp, "w") as fh:
+                fh.write(made + "\n")
+                fh.flush()
+                if self.fsync:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise SpoolError(f"cannot write {path}: {exc}") from exc
+        return made
 
     def _load_checkpoint(self) -> tuple[Position, Position | None]:
         path = self.directory / "checkpoint"
