@@ -61,7 +61,12 @@ class WriterConfig:
 
 @dataclass
 class AssembleConfig:
-    idle_timeout_s: float = 5.0  # a trajectory is complete this long after its root ended and nothing arrived
+    # A trace with its root span but no agent root (e.g. one model call of a flat loop, which the
+    # next call may continue) is complete once nothing arrived for this long.
+    idle_timeout_s: float = 5.0
+    # An agent run (its invoke_agent root span arrived: the run is over) is complete once nothing
+    # arrived for this long. Spans arriving later still make a newer version.
+    agent_root_grace_s: float = 0.5
     # A trace whose root span never arrives (its parent is missing) is complete this long after
     # its last span: the spans it has still make a trajectory.
     orphan_timeout_s: float = 60.0

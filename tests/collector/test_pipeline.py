@@ -8,6 +8,9 @@ import signal
 import time
 from pathlib import Path
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+
 from trajotel.assemble.assembler import assemble_trace
 from trajotel.assemble.worker import AssemblyWorker
 from trajotel.collector.ingest import SpoolSink, StoreWriter
@@ -326,3 +329,45 @@ def test_a_new_spool_into_the_same_store_loses_nothing(store: Store, tmp_path: P
     # A spool keeps its identity across restarts, so a re-formed batch is still recognized.
     assert ids[0] != ids[1]
     assert Spool(tmp_path / "spool-0", max_bytes=1 << 30, segment_bytes=1 << 20).id == ids[0]
+
+
+def test_an_agent_run_is_complete_soon_after_its_root_a_flat_call_after_the_idle_period(
+    store: Store, tmp_path: Path
+) -> None:
+    """The invoke_agent root ends the run: complete after assemble.agent_root_grace_s of quiet.
+    A root-less model call (a flat loop's) may be continued by the next call's trace: it waits
+    the idle timeout."""
+    run = record_agent_run()
+    flat = record_agent_run()
+    flat_call = next(s for s in flat.spans if s.name.startswith("chat"))
+    spool, sink, writer, _ = _pipeline(store, tmp_path / "spool")
+    worker = AssemblyWorker(store, idle_timeout_s=5.0, agent_root_grace_s=0.5, poll_interval_s=0.1)
+    writer.on_stored = worker.notify
+    sink.export_traces(run.request())
+    flat_root = ReadableSpan(
+        name=flat_call.name,
+        context=flat_call.context,
+        parent=None,  # a flat loop's call: the root of its own trace
+        attributes=flat_call.attributes,
+        kind=flat_call.kind,
+        resource=flat_call.resource,
+        start_time=flat_call.start_time,
+        end_time=flat_call.end_time,
+    )
+    sink.export_traces(encode_spans([flat_root]))
+    _drain(writer)
+    stored_at = time.monotonic()
+
+    def status(trace_id: str) -> str:
+        rows = store.query(
+            "SELECT status FROM trajectories WHERE trajectory_id = {t:String}", {"t": trace_id}
+        ).rows
+        return str(rows[0][0]) if rows else "missing"
+
+    worker.tick(now=stored_at + 1.0)  # past the grace, well before the idle timeout
+    assert status(run.trace_id) == "complete"
+    flat_trace = format(flat_call.context.trace_id, "032x")
+    assert status(flat_trace) == "running"
+    worker.tick(now=stored_at + 6.0)
+    assert status(flat_trace) == "complete"
+    spool.close()

@@ -1,8 +1,11 @@
 """The collector's assembly loop: traces touched by newly stored spans are (re)assembled.
 
 A trace is assembled while it runs (at most once per ``refresh_s``, so a long agent run is not
-rebuilt on every batch) and once more as ``complete`` when its root span is present and nothing
-has arrived for ``idle_timeout_s``. A trace whose root never arrives (its top span's parent is
+rebuilt on every batch) and once more as ``complete``: an agent run (its ``invoke_agent`` root
+span has arrived: the run is over) once nothing arrived for ``agent_root_grace_s``, any other
+trace with its root span present (e.g. one model call of a flat loop, which the next call may
+continue) once nothing arrived for ``idle_timeout_s``. Agent runs whose root arrived go first.
+A trace whose root never arrives (its top span's parent is
 missing: an orphan) stays running until nothing has arrived for ``orphan_timeout_s``, then is
 complete with what it has. A span arriving later reopens it: a newer version follows.
 An assembly whose content equals the stored version writes nothing (re-sent spans). Each pass
@@ -53,6 +56,9 @@ log = logging.getLogger(__name__)
 _CONTENT_COLUMNS = ("SystemInstructionsHash", "ToolDefinitionsHash")
 SpanRows = dict[TraceKey, list[dict[str, Any]]]
 _WRITTEN_LINKS_CAPACITY = 100_000
+# While some traces are waiting to be finished, a running trajectory is still rebuilt once it has
+# not been for this many refresh periods.
+STALE_REFRESHES = 5
 
 
 def _worth_a_version(previous: StoredVersion | None, fingerprint: str, status: str) -> bool:
@@ -115,6 +121,7 @@ class _Candidates:
 class _Pending:
     last_arrival: float  # monotonic time the newest span of the trace was stored
     last_assembled: float = 0.0
+    agent_root: bool = False  # its invoke_agent root span has arrived
 
 
 class AssemblyWorker(threading.Thread):
@@ -125,6 +132,7 @@ class AssemblyWorker(threading.Thread):
         idle_timeout_s: float,
         poll_interval_s: float,
         orphan_timeout_s: float = 60.0,
+        agent_root_grace_s: float = 0.5,
         refresh_s: float = 1.0,
         max_batch: int = 500,
         ingest_busy: Callable[[], bool] | None = None,
@@ -133,6 +141,7 @@ class AssemblyWorker(threading.Thread):
         self.store = store
         self.idle_timeout_s = idle_timeout_s
         self.orphan_timeout_s = max(orphan_timeout_s, idle_timeout_s)
+        self.agent_root_grace_s = min(agent_root_grace_s, idle_timeout_s)
         self.poll_interval_s = poll_interval_s
         self.refresh_s = refresh_s
         self.max_batch = max_batch
@@ -146,20 +155,32 @@ class AssemblyWorker(threading.Thread):
         self.assembled = 0
         self._written_links: OrderedDict[TraceKey, int] = OrderedDict()
 
-    def notify(self, traces: set[TraceKey], genai_traces: set[TraceKey] | None = None) -> None:
+    def notify(
+        self,
+        traces: set[TraceKey],
+        genai_traces: set[TraceKey] | None = None,
+        agent_roots: set[TraceKey] | None = None,
+    ) -> None:
         """Spans of ``traces`` were stored. Traces with GenAI spans are queued; spans of other
         traces only count as activity for traces already queued (e.g. a framework's root span
-        ending), so plain traffic is never read back for nothing."""
+        ending), so plain traffic is never read back for nothing. ``agent_roots``: traces whose
+        ``invoke_agent`` root span is among them."""
         genai = traces if genai_traces is None else genai_traces
+        roots = agent_roots or set()
         now = time.monotonic()
         with self._lock:
             for key in traces:
                 entry = self._pending.get(key)
                 if entry is not None:
                     entry.last_arrival = now
-                elif key in genai:
-                    self._pending[key] = _Pending(last_arrival=now)
+                elif key in genai or key in roots:
+                    entry = self._pending[key] = _Pending(last_arrival=now)
+                if entry is not None and key in roots:
+                    entry.agent_root = True
         self._wake.set()
+
+    def _quiet_needed(self, entry: _Pending) -> float:
+        return self.agent_root_grace_s if entry.agent_root else self.idle_timeout_s
 
     def recover(self) -> int:
         """Re-queue traces whose assembly a previous (killed) collector did not finish."""
@@ -197,26 +218,39 @@ class AssemblyWorker(threading.Thread):
         with self._lock:
             due: dict[TraceKey, bool] = {}
             expired: set[TraceKey] = set()
+            settling: list[TraceKey] = []  # quiet long enough: to assemble as complete
+            refreshing: list[TraceKey] = []  # running, changed, not rebuilt for refresh_s
             for key, p in self._pending.items():
                 quiet = now - p.last_arrival
-                idle = quiet >= self.idle_timeout_s
                 orphan_expired = quiet >= self.orphan_timeout_s
                 # Each quiet state (idle, then orphan-expired) is assembled once; a running trace
                 # is rebuilt only when something new arrived, and at most every refresh_s.
                 state_since = p.last_arrival + (
-                    self.orphan_timeout_s if orphan_expired else self.idle_timeout_s
+                    self.orphan_timeout_s if orphan_expired else self._quiet_needed(p)
                 )
-                settled = p.last_assembled >= state_since
-                changed = p.last_arrival > p.last_assembled
-                if (idle and not settled) or (
-                    refresh and changed and now - p.last_assembled >= self.refresh_s
+                if quiet >= self._quiet_needed(p) and p.last_assembled < state_since:
+                    settling.append(key)
+                elif (
+                    refresh and p.last_arrival > p.last_assembled and now - p.last_assembled >= self.refresh_s
                 ):
-                    due[key] = idle
-                    if orphan_expired:
-                        expired.add(key)
-                    p.last_assembled = now
-                    if len(due) >= self.max_batch:
-                        break
+                    refreshing.append(key)
+            # Finishing comes first (agent runs before the rest): that is what readers wait
+            # for. Under load a pass that finishes some refreshes only the running trajectories
+            # left stale for STALE_REFRESHES refresh periods.
+            settling.sort(key=lambda key: not self._pending[key].agent_root)
+            if settling:
+                stale = now - STALE_REFRESHES * self.refresh_s
+                held = [k for k in refreshing if self._pending[k].last_assembled > stale]
+                refreshing = [k for k in refreshing if self._pending[k].last_assembled <= stale]
+            else:
+                held = []
+            for key in (settling + refreshing)[: self.max_batch]:
+                entry = self._pending[key]
+                due[key] = now - entry.last_arrival >= self._quiet_needed(entry)
+                if now - entry.last_arrival >= self.orphan_timeout_s:
+                    expired.add(key)
+                entry.last_assembled = now
+            more = len(settling) + len(refreshing) > self.max_batch or bool(held)
         if not due:
             return
         finished = self.assemble(due, expired)
@@ -224,9 +258,9 @@ class AssemblyWorker(threading.Thread):
             for key in finished:
                 entry = self._pending.get(key)
                 # Only forget it if nothing new arrived while we were assembling.
-                if entry is not None and now - entry.last_arrival >= self.idle_timeout_s:
+                if entry is not None and now - entry.last_arrival >= self._quiet_needed(entry):
                     del self._pending[key]
-        if len(due) >= self.max_batch:
+        if more:
             self._wake.set()  # more are waiting: no pause before the next pass
 
     def assemble(

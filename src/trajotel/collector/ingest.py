@@ -70,6 +70,7 @@ class PreparedBatch:
     span_count: int
     traces: set[TraceKey] = field(default_factory=set)  # every trace touched
     genai_traces: set[TraceKey] = field(default_factory=set)  # traces with GenAI spans in this batch
+    agent_roots: set[TraceKey] = field(default_factory=set)  # traces whose invoke_agent root is here
 
 
 def _inline(fn: Callable[..., PreparedRecord], *args: object) -> Future[PreparedRecord]:
@@ -97,7 +98,7 @@ class StoreWriter:
         batch_rows: int,
         flush_interval_s: float,
         workers: int = 1,
-        on_stored: Callable[[set[TraceKey], set[TraceKey]], None] | None = None,
+        on_stored: Callable[[set[TraceKey], set[TraceKey], set[TraceKey]], None] | None = None,
     ) -> None:
         self.spool = spool
         self.store = store
@@ -215,6 +216,7 @@ class StoreWriter:
             span_count=sum(p.span_count for p in parts),
             traces=set().union(*(p.traces for p in parts)),
             genai_traces=set().union(*(p.genai_traces for p in parts)),
+            agent_roots=set().union(*(p.agent_roots for p in parts)),
         )
 
     def store_batch(self, batch: PreparedBatch) -> None:
@@ -223,7 +225,7 @@ class StoreWriter:
         self.spool.commit(batch.end)
         self.stored_spans += batch.span_count
         if self.on_stored is not None and batch.traces:
-            self.on_stored(batch.traces, batch.genai_traces)
+            self.on_stored(batch.traces, batch.genai_traces, batch.agent_roots)
 
     def drain_once(self) -> bool:
         """Prepare and store one batch in the calling thread. False when there was nothing."""

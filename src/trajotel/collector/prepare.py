@@ -30,6 +30,7 @@ class PreparedRecord:
     contents: dict[TraceKey, bytes] = field(default_factory=dict)
     traces: set[TraceKey] = field(default_factory=set)
     genai_traces: set[TraceKey] = field(default_factory=set)
+    agent_roots: set[TraceKey] = field(default_factory=set)  # traces whose invoke_agent root is here
 
 
 def normalize_record(kind: int, payload: bytes, tenant: str) -> NormalizedBatch:
@@ -53,6 +54,11 @@ def prepare_record(kind: int, payload: bytes, tenant: str) -> PreparedRecord:
         traces=batch.trace_ids(),
         genai_traces={(r["Tenant"], r["TraceId"]) for r in batch.spans if r["Operation"]}
         | batch.content_event_trace_ids(),
+        agent_roots={
+            (r["Tenant"], r["TraceId"])
+            for r in batch.spans
+            if r["Operation"] == "invoke_agent" and not r["ParentSpanId"]
+        },
     )
 
 

@@ -83,6 +83,7 @@ class Collector:
         self.assembler = AssemblyWorker(
             self.store,
             idle_timeout_s=cfg.assemble.idle_timeout_s,
+            agent_root_grace_s=cfg.assemble.agent_root_grace_s,
             orphan_timeout_s=cfg.assemble.orphan_timeout_s,
             poll_interval_s=cfg.assemble.poll_interval_s,
             ingest_busy=lambda: spool.unconsumed_bytes() > INGEST_BACKLOG_BYTES,
