@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from trajotel import semconv as sc
+from trajotel.instrument import genai
 from trajotel.normalize.records import (
     KIND_MESSAGE,
     KIND_SYSTEM_INSTRUCTIONS,
@@ -84,20 +85,35 @@ class HistoryCache:
 def canonical_message(message: Any) -> Any:
     """A message in the canonical parts model, made uniform where senders differ: tool-call
     ``arguments`` sent as a JSON string (pydantic-ai, some SDKs) become the JSON value the
-    conventions call for, as trajotel's own instrumentation records them; a string that is not
-    JSON stays as sent. Works in place on freshly parsed values."""
+    conventions call for, as trajotel's own instrumentation records them (a string that is not
+    JSON stays as sent); a tool result's ``result`` (pydantic-ai, an old example of the
+    conventions) is named ``response``. Works in place on freshly parsed values."""
     parts = message.get("parts") if isinstance(message, dict) else None
     if isinstance(parts, list):
         for part in parts:
-            if (
-                isinstance(part, dict)
-                and part.get("type") == "tool_call"
-                and isinstance(part.get("arguments"), str)
-            ):
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "tool_call" and isinstance(part.get("arguments"), str):
                 parsed = json_or_text(part["arguments"])
                 if isinstance(parsed, dict | list):
                     part["arguments"] = parsed
+            elif part.get("type") == "tool_call_response" and "result" in part and "response" not in part:
+                part["response"] = part.pop("result")
     return message
+
+
+def canonical_tool_definitions(definitions: Any) -> Any:
+    """Tool definitions in the conventions' flat form. OpenAI's nested form (``{"type":
+    "function", "function": {name, description, parameters}}``, which LangSmith sends as the
+    request had it) becomes what trajotel's own instrumentation records for those tools."""
+    if not isinstance(definitions, list):
+        return definitions
+    return [
+        genai.tool_definitions([tool])[0]
+        if isinstance(tool, dict) and isinstance(tool.get("function"), dict) and "name" not in tool
+        else tool
+        for tool in definitions
+    ]
 
 
 class CanonicalCache:
@@ -186,4 +202,4 @@ def extract_content(key: str, value: AnyValue, row: dict[str, Any], sink: Conten
     if key == sc.GEN_AI_SYSTEM_INSTRUCTIONS:
         row["SystemInstructionsHash"] = sink.put(KIND_SYSTEM_INSTRUCTIONS, parsed)
     else:
-        row["ToolDefinitionsHash"] = sink.put(KIND_TOOL_DEFINITIONS, parsed)
+        row["ToolDefinitionsHash"] = sink.put(KIND_TOOL_DEFINITIONS, canonical_tool_definitions(parsed))

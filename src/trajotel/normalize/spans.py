@@ -88,7 +88,9 @@ def _adopt_shaped(
     assert dialect.shape is not None
     try:
         shaped = dialect.shape(attributes)
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # a shape function's bug must not cost the batch: the span stays raw
+        if not isinstance(exc, ValueError | TypeError):
+            log.warning("dialect %s could not shape a span", dialect.name, exc_info=True)
         _explain(attributes, f"{dialect.name}: {exc}")
         return attributes
     for name, column, kind in _SHAPED_COLUMNS:

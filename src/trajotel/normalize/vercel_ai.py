@@ -27,12 +27,25 @@ def _text(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
 
 
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # as JavaScript's JSON.stringify
+
+
 def _tool_output(part: dict[str, Any]) -> Any:
-    """A tool result: v5+ ``output`` is ``{type: text|json|error-text|error-json|content, value}``."""
-    if "output" in part:
-        output = part["output"]
-        return output.get("value") if isinstance(output, dict) and "value" in output else output
-    return part.get("result")
+    """A tool result as the text the SDK sends the model (what trajotel's own instrumentation of
+    the API call records): v5+ ``output`` is ``{type, value}``, text kept, JSON values and
+    content serialized; v4's ``result`` is always serialized."""
+    if "output" not in part:
+        return _compact_json(part.get("result"))
+    output = part["output"]
+    if not isinstance(output, dict):
+        return output
+    kind = output.get("type")
+    if kind in ("text", "error-text"):
+        return output.get("value")
+    if kind == "execution-denied":
+        return output.get("reason") or "Tool execution denied."
+    return _compact_json(output.get("value")) if "value" in output else output
 
 
 def _part(part: Any) -> dict[str, Any] | None:
