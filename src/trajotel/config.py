@@ -71,6 +71,11 @@ class AssembleConfig:
     # its last span: the spans it has still make a trajectory.
     orphan_timeout_s: float = 60.0
     poll_interval_s: float = 0.2
+    # A running trajectory is rebuilt at most this often while new spans arrive (each rebuild
+    # re-reads the whole trace: the assembler's main cost under load).
+    refresh_s: float = 1.0
+    # Traces assembled per pass at most; a trace that goes quiet waits for the pass in progress.
+    max_batch: int = 500
 
 
 @dataclass

@@ -154,6 +154,9 @@ class AssemblyWorker(threading.Thread):
         self._stop_event = threading.Event()
         self.assembled = 0
         self._written_links: OrderedDict[TraceKey, int] = OrderedDict()
+        # When the earliest waiting trace will have been quiet long enough: the loop wakes then
+        # rather than at the next poll, so poll_interval_s adds nothing to a run's latency.
+        self._next_settle = float("inf")
 
     def notify(
         self,
@@ -199,7 +202,7 @@ class AssemblyWorker(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self._wake.wait(self.poll_interval_s)
+            self._wake.wait(max(0.0, min(self.poll_interval_s, self._next_settle - time.monotonic())))
             self._wake.clear()
             self._safe_tick()
         # Write what is known now; whatever is still open is re-queued at the next start.
@@ -220,6 +223,7 @@ class AssemblyWorker(threading.Thread):
             expired: set[TraceKey] = set()
             settling: list[TraceKey] = []  # quiet long enough: to assemble as complete
             refreshing: list[TraceKey] = []  # running, changed, not rebuilt for refresh_s
+            self._next_settle = float("inf")
             for key, p in self._pending.items():
                 quiet = now - p.last_arrival
                 orphan_expired = quiet >= self.orphan_timeout_s
@@ -228,6 +232,8 @@ class AssemblyWorker(threading.Thread):
                 state_since = p.last_arrival + (
                     self.orphan_timeout_s if orphan_expired else self._quiet_needed(p)
                 )
+                if p.last_assembled < state_since and quiet < self._quiet_needed(p):
+                    self._next_settle = min(self._next_settle, state_since)
                 if quiet >= self._quiet_needed(p) and p.last_assembled < state_since:
                     settling.append(key)
                 elif (

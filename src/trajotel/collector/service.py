@@ -86,6 +86,8 @@ class Collector:
             agent_root_grace_s=cfg.assemble.agent_root_grace_s,
             orphan_timeout_s=cfg.assemble.orphan_timeout_s,
             poll_interval_s=cfg.assemble.poll_interval_s,
+            refresh_s=cfg.assemble.refresh_s,
+            max_batch=cfg.assemble.max_batch,
             ingest_busy=lambda: spool.unconsumed_bytes() > INGEST_BACKLOG_BYTES,
         )
         self.writer = StoreWriter(
