@@ -79,6 +79,95 @@ class AssembleConfig:
 
 
 @dataclass
+class JudgeConfig:
+    """``[enrich.judge]``: the LLM judge (any OpenAI-compatible endpoint); docs/enrichment.md."""
+
+    model: str = ""  # required by the judge and group stages (they refuse to start without it)
+    base_url: str = ""  # empty: $OPENAI_BASE_URL, else the OpenAI API
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key
+    timeout_s: float = 60.0
+    max_retries: int = 3  # retries of one reply: 429/5xx/timeouts (with backoff) and invalid replies
+    backoff_s: float = 1.0  # first retry delay; doubles each retry
+    max_input_chars: int = 60_000  # longer trajectories are cut with a visible marker
+    temperature: float = 0.0
+    structured_output: bool = True  # response_format json_schema (off: json_object + validation)
+    input_price_per_mtok: float = 0.0  # USD per million input tokens of `model` (cost = 0 if unset)
+    output_price_per_mtok: float = 0.0
+
+
+@dataclass
+class GroupConfig:
+    """``[enrich.group]``: group-relative judging of trajectories of the same task."""
+
+    key: str = "task"  # task | task_and_agent
+    min_size: int = 2  # groups smaller than this wait for more members
+    max_size: int = 16  # the newest max_size members are judged together
+    model: str = ""  # empty: [enrich.judge] model (same endpoint either way)
+
+
+@dataclass
+class EmbeddingsConfig:
+    """``[enrich.embeddings]``: the model of the ``embeddings`` stage and of vector search; docs/search.md."""
+
+    provider: str = ""  # "" = no vectors (keyword search only) | "openai" | "fastembed"
+    model: str = ""  # "" = text-embedding-3-small (openai) / BAAI/bge-small-en-v1.5 (fastembed)
+    base_url: str = ""  # openai: "" = $OPENAI_BASE_URL, else the OpenAI API
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key
+    dimensions: int = 0  # openai: ask for vectors this long (0 = the model's own size)
+    batch_size: int = 64  # texts per embeddings request
+    timeout_s: float = 30.0
+    max_retries: int = 3  # the openai SDK's retries (429, 5xx, timeouts; with backoff)
+    max_text_chars: int = 8000  # text embedded per trajectory; longer is cut with a marker
+    cache_dir: str = ""  # fastembed: directory of the model files ("" = fastembed's default)
+    offline: bool = True  # fastembed: only model files already in cache_dir, never a download
+
+
+@dataclass
+class EnrichConfig:
+    # Stages the collector runs on complete trajectories, in this order, comma-separated
+    # (names of `trajotel.enrich_stages` entry points); "" turns the enrichment worker off.
+    stages: str = "heuristic,keywords"
+    poll_interval_s: float = 2.0
+    max_per_pass: int = 100  # trajectories per stage per pass
+    concurrency: int = 4  # stage batches (LLM calls) in flight at once
+    max_attempts: int = 3  # failures of one (trajectory version, stage version) before giving up
+    retry_after_s: float = 60.0  # a failure is retried no sooner than this
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    group: GroupConfig = field(default_factory=GroupConfig)
+    embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
+
+
+@dataclass
+class SearchConfig:
+    """``[search]``: limits of ``POST /v1/trajectories/search``; docs/search.md."""
+
+    max_k: int = 100  # largest k a search may ask for
+    candidates: int = 100  # trajectories each leg (keyword, vector) ranks before fusion
+    rrf_k: int = 60  # reciprocal rank fusion constant: relevance = sum(1 / (rrf_k + rank))
+    max_query_chars: int = 2000
+    index_text_chars: int = 32000  # text the keywords stage indexes per trajectory
+
+
+@dataclass
+class FeedbackConfig:
+    """``[feedback]``: the final-reward rule and feedback limits; docs/api.md."""
+
+    # Feedback sources that set a trajectory's (and a turn's) reward, strongest first,
+    # comma-separated; "run" = the reward the run recorded itself (trajotel.reward).
+    reward_sources: str = "human,api,run,rule,llm_judge,heuristic"
+    reward_combine: str = "latest"  # latest | mean: among the strongest source's values
+    review_sources: str = "human"  # feedback from these marks a trajectory human-reviewed
+    max_text_chars: int = 10_000  # longest label, comment or author accepted (characters)
+
+
+@dataclass
+class ApiConfig:
+    """``[api]``: limits of the REST API on the HTTP port; docs/api.md."""
+
+    max_page_size: int = 1000  # most trajectories one list request may ask for
+
+
+@dataclass
 class Config:
     data_dir: Path = field(default_factory=default_data_dir)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -86,6 +175,10 @@ class Config:
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     writer: WriterConfig = field(default_factory=WriterConfig)
     assemble: AssembleConfig = field(default_factory=AssembleConfig)
+    enrich: EnrichConfig = field(default_factory=EnrichConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
 
     @property
     def clickhouse_url(self) -> str:
@@ -96,7 +189,7 @@ class Config:
         return self.data_dir / "spool"
 
 
-SECTIONS = ("store", "receive", "spool", "writer", "assemble")
+SECTIONS = ("store", "receive", "spool", "writer", "assemble", "enrich", "search", "feedback", "api")
 
 
 def _coerce(value: Any, target: type, where: str) -> Any:
@@ -123,8 +216,23 @@ def _apply(section_obj: Any, values: Mapping[str, Any], where: str, *, name_key:
         if key not in types:
             known = ", ".join(sorted(types))
             raise ConfigError(f"{label}: unknown setting", hint=f"known settings: {known}")
+        if dataclasses.is_dataclass(nested := getattr(section_obj, key)):  # a [section.sub] table
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{label}: expected a table ([{key}] section), got {value!r}")
+            _apply(nested, value, label)
+            continue
         target = {"int": int, "float": float, "bool": bool, "str": str}[str(types[key])]
         setattr(section_obj, key, _coerce(value, target, label))
+
+
+def _apply_environ(obj: Any, prefix: str, environ: Mapping[str, str]) -> None:
+    """``PREFIX_FIELD`` variables; a nested section's are ``PREFIX_SUB_FIELD``."""
+    for f in dataclasses.fields(obj):
+        name = f"{prefix}_{f.name}".upper()
+        if dataclasses.is_dataclass(nested := getattr(obj, f.name)):
+            _apply_environ(nested, name, environ)
+        elif name in environ:
+            _apply(obj, {f.name: environ[name]}, name, name_key=False)
 
 
 def load_config(
@@ -155,11 +263,7 @@ def load_config(
     if "TRAJOTEL_DATA_DIR" in environ:
         cfg.data_dir = Path(environ["TRAJOTEL_DATA_DIR"])
     for section in SECTIONS:
-        obj = getattr(cfg, section)
-        for f in dataclasses.fields(obj):
-            name = f"TRAJOTEL_{section}_{f.name}".upper()
-            if name in environ:
-                _apply(obj, {f.name: environ[name]}, name, name_key=False)
+        _apply_environ(getattr(cfg, section), f"TRAJOTEL_{section}".upper(), environ)
     for section, values in (overrides or {}).items():
         _apply(getattr(cfg, section), {k: v for k, v in values.items() if v is not None}, "--option")
     if data_dir is not None:

@@ -106,6 +106,16 @@ TRAJOTEL_OUTPUT_LOGPROBS = "trajotel.output.logprobs"
 TRAJOTEL_OUTPUT_TOKENS = "trajotel.output.tokens"
 TRAJOTEL_PROMPT_TOKEN_IDS = "trajotel.prompt.token_ids"
 TRAJOTEL_OUTPUT_TOKEN_IDS = "trajotel.output.token_ids"
+# The GenAI evaluation event (semconv 1.37) and trajotel's additions to it (feedback).
+EVENT_GEN_AI_EVALUATION_RESULT = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+TRAJOTEL_FEEDBACK_SOURCE = "trajotel.feedback.source"
+TRAJOTEL_FEEDBACK_AUTHOR = "trajotel.feedback.author"
+TRAJOTEL_FEEDBACK_TURN_INDEX = "trajotel.feedback.turn_index"
+FEEDBACK_EVALUATION_NAME = "trajotel.feedback"  # the event's name when it has no label of its own
 # User metadata of a trajectory: one string attribute per key, ``trajotel.metadata.<key>``.
 TRAJOTEL_METADATA_PREFIX = "trajotel.metadata."
 # The only values of trajotel.outcome the collector takes as explicit (anything else is ignored).

@@ -20,8 +20,22 @@ from trajotel.errors import StoreError
 from trajotel.store import Store
 from trajotel.store.migrations import apply_migrations, available_migrations
 
-TABLES = {"spans", "message_contents", "logs", "trajectories_data", "turns_data", "feedback"}
-VIEWS = {"trajectories", "turns", "tool_calls", "llm_calls"}
+TABLES = {
+    "spans",
+    "message_contents",
+    "logs",
+    "trajectories_data",
+    "turns_data",
+    "feedback_data",
+    "trajectory_edits",
+    "evaluation_events",
+    "reward_rule",
+    "enrichments",
+    "trajectory_search_text",
+    "trajectory_search_terms",
+    "trajectory_vectors",
+}
+VIEWS = {"trajectories", "turns", "tool_calls", "llm_calls", "feedback", "trajectories_current"}
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from trajotel import __version__
+from trajotel.cli import enrich as enrich_cli
 from trajotel.config import Config, load_config
 from trajotel.errors import TrajotelError
 
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(doctor)
     doctor.add_argument("--json", action="store_true", help="the report as one JSON object")
     doctor.add_argument("--examples", type=int, default=3, metavar="N", help="example span ids per finding")
+
+    enrich_cli.add_parser(sub, _common)
     return parser
 
 
@@ -167,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_query(config, args.sql, args.format)
         if args.command == "doctor":
             return _run_doctor(config, args)
+        if args.command == "enrich":
+            return enrich_cli.run(config, args)
         return _run_trajectories(config, args)
     except TrajotelError as exc:
         print(f"trajotel: error: {exc}", file=sys.stderr)

@@ -1,30 +1,32 @@
-"""The collector's own HTTP endpoints, next to OTLP on the HTTP port: SQL and trajectories for
-the CLI (which cannot open the embedded store while the collector holds it) and for scripts."""
+"""The collector's own HTTP endpoints, next to OTLP on the HTTP port: SQL, status and the REST
+API of trajectories and feedback (docs/api.md), described by ``GET /openapi.json``.
+
+Each routes module (``api_trajectories``, ...) exposes ``routes(...)`` and its own
+``OPENAPI_PATHS`` / ``OPENAPI_SCHEMAS``; this module puts them together.
+"""
 
 from __future__ import annotations
 
-import json
+import importlib
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
+from trajotel.collector import api_trajectories, openapi
+from trajotel.collector.api_trajectories import json_body_of
+from trajotel.collector.openapi import errors, json_body, json_response, query_parameter
+from trajotel.config import Config
 from trajotel.errors import InvalidInputError, NotFoundError
 from trajotel.receive.http_server import HttpRequest, HttpResponse, Route
 from trajotel.store import Store
-from trajotel.store.trajectories import list_trajectories, read_trajectory
+from trajotel.store.trajectories import read_trajectory
+
+_json_body = json_body_of  # the name api_enrich imports
 
 
-def _json_body(request: HttpRequest) -> dict:
-    try:
-        value = json.loads(request.body or b"{}")
-    except ValueError as exc:
-        raise InvalidInputError(f"request body is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidInputError("request body must be a JSON object")
-    return value
-
-
-def routes(store: Store, status: Callable[[], dict]) -> dict[tuple[str, str], Route]:
+def _base_routes(store: Store, status: Callable[[], dict]) -> dict[tuple[str, str], Route]:
     def query(request: HttpRequest) -> HttpResponse:
-        body = _json_body(request)
+        body = json_body_of(request)
         sql = body.get("sql")
         if not isinstance(sql, str) or not sql.strip():
             raise InvalidInputError(
@@ -33,15 +35,8 @@ def routes(store: Store, status: Callable[[], dict]) -> dict[tuple[str, str], Ro
         fmt = str(body.get("format") or "TabSeparatedWithNames")
         return HttpResponse(200, "text/plain; charset=utf-8", store.query_raw(sql, fmt))
 
-    def trajectories(request: HttpRequest) -> HttpResponse:
-        try:
-            limit = int(request.query.get("limit", "50"))
-        except ValueError:
-            raise InvalidInputError("limit must be an integer") from None
-        rows = list_trajectories(store, limit=limit, tenant=request.query.get("tenant"))
-        return HttpResponse.json(json.loads(json.dumps(rows, default=str)))
-
     def trajectory(request: HttpRequest) -> HttpResponse:
+        # The id as a query parameter: the CLI's older form of GET /v1/trajectories/{id}.
         trajectory_id = request.query.get("id", "")
         found = read_trajectory(store, trajectory_id, tenant=request.query.get("tenant"))
         if found is None:
@@ -52,7 +47,88 @@ def routes(store: Store, status: Callable[[], dict]) -> dict[tuple[str, str], Ro
 
     return {
         ("POST", "/v1/query"): query,
-        ("GET", "/v1/trajectories"): trajectories,
         ("GET", "/v1/trajectory"): trajectory,
         ("GET", "/v1/status"): lambda _request: HttpResponse.json(status()),
     }
+
+
+def routes(
+    store: Store, status: Callable[[], dict], config: Config | None = None
+) -> dict[tuple[str, str], Route]:
+    """Every endpoint of the HTTP port besides OTLP's."""
+    config = config or Config()
+    table = {**_base_routes(store, status), **api_trajectories.routes(store, config)}
+    described = openapi.document(route_modules())
+    table[("GET", openapi.OPENAPI_PATH)] = lambda _request: HttpResponse.json(described)
+    return table
+
+
+def route_modules() -> list[ModuleType]:
+    """The routes modules present, imported now (they import this module: not at import time)."""
+    found = []
+    for name in ROUTE_MODULES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a module that is there but fails to import is a bug
+                raise
+    return found
+
+
+_STRING = {"type": "string"}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/query": {
+        "post": {
+            "summary": "Run SQL on the store; the answer is in ClickHouse's format",
+            "operationId": "query",
+            "requestBody": json_body(
+                {
+                    "type": "object",
+                    "required": ["sql"],
+                    "properties": {
+                        "sql": _STRING,
+                        "format": {"type": "string", "default": "TabSeparatedWithNames"},
+                    },
+                }
+            ),
+            "responses": {
+                "200": {"description": "the result", "content": {"text/plain": {"schema": _STRING}}},
+                **errors(400),
+            },
+        }
+    },
+    "/v1/trajectory": {
+        "get": {
+            "summary": "One trajectory (older form of GET /v1/trajectories/{id})",
+            "operationId": "getTrajectoryById",
+            "parameters": [
+                {"name": "id", "in": "query", "required": True, "schema": _STRING},
+                query_parameter("tenant", "only this tenant", _STRING),
+            ],
+            "responses": {"200": json_response("the trajectory", openapi.ref("Trajectory")), **errors(404)},
+        }
+    },
+    "/v1/status": {
+        "get": {
+            "summary": "The collector's counters",
+            "operationId": "status",
+            "responses": {"200": json_response("counters", {"type": "object"})},
+        }
+    },
+    openapi.OPENAPI_PATH: {
+        "get": {
+            "summary": "This OpenAPI document",
+            "operationId": "openapi",
+            "responses": {"200": json_response("OpenAPI 3.1", {"type": "object"})},
+        }
+    },
+}
+
+# Modules whose OPENAPI_PATHS / OPENAPI_SCHEMAS make the document; each has its ``routes(...)``.
+ROUTE_MODULES = (
+    __name__,
+    "trajotel.collector.api_trajectories",
+    "trajotel.collector.api_enrich",
+    "trajotel.collector.api_search",
+)

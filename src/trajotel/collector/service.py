@@ -15,17 +15,22 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from trajotel.assemble.worker import AssemblyWorker
-from trajotel.collector import api
+from trajotel.collector import api, api_enrich, api_search
 from trajotel.collector.ingest import SpoolSink, StoreWriter
 from trajotel.config import Config
+from trajotel.enrich.registry import StageCache, enabled_names
+from trajotel.enrich.runner import Runner, from_config
+from trajotel.enrich.worker import EnrichmentWorker
 from trajotel.errors import StoreLockedError
 from trajotel.receive import GrpcReceiver, HttpReceiver
 from trajotel.spool import Spool
 from trajotel.store import Store
+from trajotel.store.feedback import RewardRule, write_reward_rule
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,7 @@ class Collector:
         self.spool: Spool | None = None
         self.writer: StoreWriter | None = None
         self.assembler: AssemblyWorker | None = None
+        self.enricher: EnrichmentWorker | None = None
         self.grpc: GrpcReceiver | None = None
         self.http: HttpReceiver | None = None
         self._lock_fh: Any = None
@@ -99,14 +105,36 @@ class Collector:
             workers=cfg.writer.workers or os.cpu_count() or 1,
             on_stored=self.assembler.notify,
         )
+        # The views apply the rule stored in the store: this configuration's, from now on.
+        write_reward_rule(self.store, RewardRule.from_config(cfg.feedback))
         recovered = self.assembler.recover()
         if recovered:
             log.info("re-queued %d trace(s) for assembly from the previous run", recovered)
+        # Enrichment: stages load now, so a bad [enrich] config stops the start with its reason.
+        stages = StageCache(cfg.enrich, self.store)
+        store = self.store
+
+        def runner_for(names: Sequence[str] | None) -> Runner:
+            return from_config(cfg.enrich, store, names, stages)
+
+        if enabled_names(cfg.enrich):
+            self.enricher = EnrichmentWorker(
+                runner_for(None),
+                poll_interval_s=cfg.enrich.poll_interval_s,
+                max_per_pass=cfg.enrich.max_per_pass,
+            )
         self.writer.start()
         self.assembler.start()
+        if self.enricher is not None:
+            self.enricher.start()
         sink = SpoolSink(self.spool)
         self.grpc = GrpcReceiver(sink, cfg.receive)
-        self.http = HttpReceiver(sink, cfg.receive, routes=api.routes(self.store, self.status))
+        routes = (
+            api.routes(self.store, self.status, cfg)
+            | api_enrich.routes(self.store, runner_for)
+            | api_search.routes(self.store, cfg)
+        )
+        self.http = HttpReceiver(sink, cfg.receive, routes=routes)
         grpc_port = self.grpc.start()
         http_port = self.http.start()
         advert = {
@@ -136,6 +164,8 @@ class Collector:
             "spool_unwritten_bytes": self.spool.unconsumed_bytes() if self.spool else 0,
             "traces_pending_assembly": self.assembler.pending_count() if self.assembler else 0,
             "trajectory_versions_written": self.assembler.assembled if self.assembler else 0,
+            "enrichments_written": self.enricher.enriched if self.enricher else 0,
+            "enrichments_failed": self.enricher.failed if self.enricher else 0,
         }
 
     def stop(self, drain_timeout_s: float = 30.0) -> None:
@@ -159,6 +189,9 @@ class Collector:
         if self.assembler is not None and self.assembler.is_alive():
             self.assembler.stop()  # it makes one last pass itself
             self.assembler.join(drain_timeout_s)
+        if self.enricher is not None and self.enricher.is_alive():
+            self.enricher.stop()  # a judge call in flight finishes (or times out) first
+            self.enricher.join(drain_timeout_s)
         if self.spool is not None:
             self.spool.close()
         if self.store is not None:

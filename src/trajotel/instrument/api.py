@@ -57,6 +57,7 @@ __all__ = [
     "OutcomeLabel",
     "TrajectoryContext",
     "current_trajectory",
+    "feedback",
     "outcome",
     "reward",
     "tool",
@@ -283,6 +284,64 @@ def outcome(label: OutcomeLabel, reason: str | None = None) -> None:
         logger.warning("trajotel: outcome() called outside a trajectory; ignored")
         return
     current.outcome(label, reason)
+
+
+# --- feedback ------------------------------------------------------------------------------
+
+
+
+def feedback(
+    trajectory_id: str | None = None,
+    value: float | None = None,
+    *,
+    label: str | None = None,
+    comment: str | None = None,
+    source: str = "api",
+    turn_index: int | None = None,
+    author: str | None = None,
+    endpoint: str | None = None,
+) -> dict[str, Any] | None:
+    """Feedback about a trajectory (or one of its turns, by ``turn_index``).
+
+    With ``trajectory_id``: sent now to the collector's REST API (``endpoint``, default
+    ``$TRAJOTEL_ENDPOINT`` or the local collector), from any process, after the run; returns the
+    stored record and raises a ``TrajotelError`` when the collector refuses it or is unreachable.
+    Without it, inside a ``trajectory()`` block: recorded on the run's span as a
+    ``gen_ai.evaluation.result`` event, which the collector stores as feedback of that run
+    (returns None). Outside a block without an id: a warning, nothing recorded.
+    """
+    if trajectory_id is not None:
+        from trajotel.client import Client  # the HTTP client only when it is used
+
+        return Client(endpoint).feedback(
+            trajectory_id,
+            value,
+            label=label,
+            comment=comment,
+            source=source,
+            turn_index=turn_index,
+            author=author,
+        )
+    current = _current_trajectory.get()
+    if current is None or current._span is None or current._ended:
+        logger.warning("trajotel: feedback() without a trajectory id outside a trajectory; ignored")
+        return None
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+        raise TypeError(f"feedback value must be a number, not {type(value).__name__}")
+    attributes: dict[str, Any] = {
+        sc.GEN_AI_EVALUATION_NAME: label or sc.FEEDBACK_EVALUATION_NAME,
+        sc.TRAJOTEL_FEEDBACK_SOURCE: source,
+    }
+    optional = {
+        sc.GEN_AI_EVALUATION_SCORE_VALUE: None if value is None else float(value),
+        sc.GEN_AI_EVALUATION_SCORE_LABEL: label,
+        sc.GEN_AI_EVALUATION_EXPLANATION: comment,
+        sc.TRAJOTEL_FEEDBACK_AUTHOR: author,
+        sc.TRAJOTEL_FEEDBACK_TURN_INDEX: turn_index,
+    }
+    attributes.update({key: v for key, v in optional.items() if v is not None})
+    safe_call(current.span.add_event, sc.EVENT_GEN_AI_EVALUATION_RESULT, attributes)
+    return None
 
 
 # --- tool call ids -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from trajotel.assemble.model import Message, Outcome, Part, ToolCall, Trajectory
 from trajotel.normalize.records import KIND_MESSAGE, content_hash
 from trajotel.normalize.values import dumps, ns_to_text
 from trajotel.store.connection import Store
+from trajotel.store.feedback import read_feedback
 
 TraceKey = tuple[str, str]  # (tenant, trace id)
 
@@ -460,20 +461,22 @@ def _turn_from(row: Mapping[str, Any], contents: Mapping[str, str]) -> Turn:
 
 
 def read_trajectory(store: Store, trajectory_id: str, tenant: str | None = None) -> Trajectory | None:
-    where = "TrajectoryId = {id:String} AND IsDeleted = 0"
+    """The newest version as people see it (migration 0006): edits applied, the reward and turn
+    rewards by the reward rule, its feedback; None when missing or deleted."""
+    where = "TrajectoryId = {id:String}"
     params: dict[str, Any] = {"id": trajectory_id}
     if tenant is not None:
         where += " AND Tenant = {tenant:String}"
         params["tenant"] = tenant
     rows = store.query(
-        f"SELECT {_TRAJECTORY_COLUMNS} FROM trajectories_data FINAL WHERE {where} LIMIT 1", params
+        f"SELECT {_TRAJECTORY_COLUMNS} FROM trajectories_current WHERE {where} LIMIT 1", params
     )
     if not rows.rows:
         return None
     t = rows.dicts()[0]
     turn_rows = store.query(
         "SELECT *, toUnixTimestamp64Nano(StartTime) AS StartNs, toUnixTimestamp64Nano(EndTime) AS EndNs "
-        "FROM turns_data FINAL WHERE Tenant = {tenant:String} AND TrajectoryId = {id:String} "
+        "FROM turns_current WHERE Tenant = {tenant:String} AND TrajectoryId = {id:String} "
         "AND Version = {version:UInt64} ORDER BY TurnIndex",
         {"tenant": t["Tenant"], "id": trajectory_id, "version": t["Version"]},
     ).dicts()
@@ -506,7 +509,7 @@ def read_trajectory(store: Store, trajectory_id: str, tenant: str | None = None)
             source=t["OutcomeSource"],
         ),
         reward=t["Reward"],
-        feedback=[],
+        feedback=read_feedback(store, t["Tenant"], [trajectory_id])[trajectory_id],
         tags=list(t["Tags"]),
         metadata=dict(t["Metadata"]),
         models=list(t["Models"]),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
@@ -55,15 +57,19 @@ class _Handler(BaseHTTPRequestHandler):
             request = json.loads(raw)
         except ValueError:
             request = None
-        entry = self.server.owner._record(self, request)
-        reply = Reply(self, self.server.owner.scenarios, on_response=entry.__setitem__)
+        owner = self.server.owner
+        entry = owner._record(self, request)
+        reply = Reply(self, owner.scenarios, on_response=entry.__setitem__)
         route = ROUTES.get(self.path.split("?", 1)[0].rstrip("/"))
-        if route is None:
-            reply.openai_error(404, f"no route for POST {self.path}", "not_found")
-        elif not isinstance(request, dict):
-            reply.openai_error(400, "request body is not a JSON object", "invalid_request_error")
-        else:
-            route(reply, request, raw)
+        with owner._in_flight():
+            if owner.latency_s:
+                time.sleep(owner.latency_s)  # a model's think time, for benchmarks and concurrency tests
+            if route is None:
+                reply.openai_error(404, f"no route for POST {self.path}", "not_found")
+            elif not isinstance(request, dict):
+                reply.openai_error(400, "request body is not a JSON object", "invalid_request_error")
+            else:
+                route(reply, request, raw)
 
 
 class _Server(ThreadingHTTPServer):
@@ -84,6 +90,9 @@ class FakeLLMServer:
     scenarios: Mapping[str, Sequence[Step]] | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    latency_s: float = 0.0  # every POST is answered this much later
+    max_in_flight: int = field(default=0, init=False)  # most POSTs being answered at once so far
+    _now_in_flight: int = field(default=0, init=False, repr=False)
     _requests: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _server: _Server | None = field(default=None, init=False, repr=False)
@@ -117,6 +126,17 @@ class FakeLLMServer:
         with self._lock:
             self._requests.append(entry)
         return entry
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        with self._lock:
+            self._now_in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._now_in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._now_in_flight -= 1
 
     def start(self) -> FakeLLMServer:
         server = _Server((self.host, self.port), _Handler)

@@ -1,0 +1,200 @@
+"""The SQL of enrichment: which trajectories need a stage, their groups, and writing results
+(table ``enrichments``, migration 0007). Every other enrich module goes through these functions.
+
+A trajectory needs a stage when it is finished (status not ``running``), visible in the
+``trajectories`` view, and has no successful row for (its current version, the stage's version).
+Failed rows count as attempts: a failure is retried no sooner than ``retry_after_s`` later and at
+most ``max_attempts`` times per (trajectory version, stage version); ``force`` ignores all that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trajotel.assemble.model import Trajectory
+from trajotel.enrich.stage import GROUP_KEYS, StageResult
+from trajotel.errors import InvalidInputError
+from trajotel.store import Store
+from trajotel.store.trajectories import read_trajectory
+
+Key = tuple[str, str]  # (tenant, trajectory id)
+
+# The column(s) of the `trajectories` view that make a group key ({t}: a table alias).
+_GROUP_COLUMNS = {"task": "{t}task", "task_and_agent": "concat({t}task, char(31), {t}agent_name)"}
+
+# CLI / API filters -> condition on the `trajectories` view (values bound as parameters).
+FILTERS: dict[str, str] = {
+    "tenant": "tenant = {f_tenant:String}",
+    "agent": "agent_name = {f_agent:String}",
+    "service": "service_name = {f_service:String}",
+    "outcome": "outcome = {f_outcome:String}",
+    "task": "positionCaseInsensitiveUTF8(task, {f_task:String}) > 0",
+    "since": "start_time >= parseDateTime64BestEffort({f_since:String}, 9, 'UTC')",
+    "until": "start_time < parseDateTime64BestEffort({f_until:String}, 9, 'UTC')",
+}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Which trajectories a stage should (re)process."""
+
+    stage: str
+    version: str
+    max_attempts: int = 3
+    retry_after_s: float = 60.0
+    force: bool = False
+    group_by: str | None = None
+    min_group_size: int = 1
+
+
+def _group_column(group_by: str, alias: str = "") -> str:
+    if group_by not in _GROUP_COLUMNS:
+        raise InvalidInputError(f"unknown group key {group_by!r}", hint=f"use one of {', '.join(GROUP_KEYS)}")
+    return _GROUP_COLUMNS[group_by].format(t=alias)
+
+
+def pending(store: Store, needs: Needs, *, limit: int, keys: Iterable[Key] | None = None) -> list[Key]:
+    """Finished trajectories that need ``needs.stage`` (oldest end first), at most ``limit``;
+    only among ``keys`` when given."""
+    conditions = ["t.status != 'running'"]
+    params: dict[str, Any] = {
+        "stage": needs.stage,
+        "version": needs.version,
+        "attempts": needs.max_attempts,
+        "retry": needs.retry_after_s,
+        "limit": limit,
+    }
+    if not needs.force:
+        conditions += [
+            "e.ok = 0",
+            "e.failures < {attempts:UInt32}",
+            "(e.failures = 0 OR e.last_failure < now64(6) - toIntervalMillisecond({retry:Float64} * 1000))",
+        ]
+    if keys is not None:
+        keys = sorted(set(keys))
+        conditions.append("(t.tenant, t.trajectory_id) IN {keys:Array(Tuple(String, String))}")
+        params["keys"] = keys
+    if needs.group_by is not None and needs.min_group_size > 1:
+        column = _group_column(needs.group_by)
+        conditions.append(
+            f"(t.tenant, {_group_column(needs.group_by, 't.')}) IN ("
+            f"SELECT tenant, {column} FROM trajectories WHERE status != 'running' AND task != '' "
+            "GROUP BY 1, 2 HAVING count() >= {min_size:UInt32})"
+        )
+        params["min_size"] = needs.min_group_size
+    sql = f"""
+        SELECT t.tenant, t.trajectory_id
+        FROM trajectories AS t
+        LEFT JOIN (
+            SELECT Tenant, TrajectoryId, TrajectoryVersion, countIf(Error = '') AS ok,
+                countIf(Error != '') AS failures, maxIf(CreatedAt, Error != '') AS last_failure
+            FROM enrichments
+            WHERE Stage = {{stage:String}} AND StageVersion = {{version:String}}
+            GROUP BY Tenant, TrajectoryId, TrajectoryVersion
+        ) AS e ON e.Tenant = t.tenant AND e.TrajectoryId = t.trajectory_id AND e.TrajectoryVersion = t.version
+        WHERE {" AND ".join(conditions)}
+        ORDER BY t.end_time, t.trajectory_id
+        LIMIT {{limit:UInt32}}
+    """
+    return [(str(a), str(b)) for a, b in store.query(sql, params).rows]
+
+
+def group_members(store: Store, keys: Sequence[Key], group_by: str, max_size: int) -> list[list[Key]]:
+    """Groups to judge together: each key with the newest other finished trajectories of the same
+    tenant and group key, at most ``max_size`` per group (keys of one group share groups)."""
+    if not keys:
+        return []
+    column = _group_column(group_by)
+    rows = store.query(
+        f"""
+        SELECT tenant, {column} AS group_key, trajectory_id, end_time
+        FROM trajectories
+        WHERE status != 'running' AND task != '' AND (tenant, {column}) IN (
+            SELECT tenant, {column} FROM trajectories
+            WHERE (tenant, trajectory_id) IN {{keys:Array(Tuple(String, String))}}
+        )
+        ORDER BY tenant, group_key, end_time DESC, trajectory_id
+        """,
+        {"keys": sorted(set(keys))},
+    ).rows
+    wanted = set(keys)
+    by_group: dict[tuple[str, str], list[Key]] = {}
+    for tenant, group_key, trajectory_id, _ in rows:
+        by_group.setdefault((tenant, group_key), []).append((tenant, trajectory_id))
+    groups = []
+    for members in by_group.values():
+        due = [k for k in members if k in wanted]
+        others = [k for k in members if k not in wanted]
+        for start in range(0, len(due), max_size):
+            chunk = due[start : start + max_size]
+            groups.append(chunk + others[: max_size - len(chunk)])
+    return groups
+
+
+def select(store: Store, filters: Mapping[str, str], *, limit: int) -> list[Key]:
+    """Trajectories matching CLI / API filters (newest first)."""
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown filter {unknown[0]!r}", hint=f"filters: {', '.join(sorted(FILTERS))}"
+        )
+    conditions = ["status != 'running'"] + [FILTERS[name] for name in filters]
+    params: dict[str, Any] = {f"f_{name}": str(value) for name, value in filters.items()}
+    params["limit"] = limit
+    rows = store.query(
+        f"SELECT tenant, trajectory_id FROM trajectories WHERE {' AND '.join(conditions)} "
+        "ORDER BY start_time DESC LIMIT {limit:UInt32}",
+        params,
+    ).rows
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def find(store: Store, trajectory_id: str) -> list[Key]:
+    """The (tenant, id) of a trajectory by id, in any tenant."""
+    rows = store.query(
+        "SELECT tenant, trajectory_id FROM trajectories WHERE trajectory_id = {id:String}",
+        {"id": trajectory_id},
+    ).rows
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def read(store: Store, keys: Iterable[Key]) -> list[Trajectory]:
+    """The newest versions of the given trajectories (missing or deleted ones are left out)."""
+    found = (read_trajectory(store, trajectory_id, tenant) for tenant, trajectory_id in keys)
+    return [t for t in found if t is not None]
+
+
+def write(store: Store, stage: str, version: str, items: Sequence[tuple[Trajectory, StageResult]]) -> None:
+    """Append one row per (trajectory, result) in a single insert."""
+    store.insert_json_rows(
+        "enrichments",
+        (
+            {
+                "Tenant": trajectory.tenant,
+                "TrajectoryId": trajectory.id,
+                "TrajectoryVersion": trajectory.version,
+                "Stage": stage,
+                "StageVersion": version,
+                "Result": result.result_json(),
+                "Score": result.score,
+                "Label": result.label or "",
+                "Summary": result.summary or "",
+                "InputTokens": result.input_tokens,
+                "OutputTokens": result.output_tokens,
+                "CostUsd": result.cost_usd,
+                "Error": result.error or "",
+            }
+            for trajectory, result in items
+        ),
+    )
+
+
+def latest(store: Store, key: Key) -> dict[str, dict[str, Any]]:
+    """The latest successful result of each stage for one trajectory: stage -> row."""
+    rows = store.query(
+        "SELECT * FROM enrichments_latest WHERE tenant = {tenant:String} AND trajectory_id = {id:String}",
+        {"tenant": key[0], "id": key[1]},
+    ).dicts()
+    return {row["stage"]: row for row in rows}
