@@ -1,0 +1,1 @@
+"""Dataset export: trajectories to the files trainers read (docs/export.md)."""

@@ -1,0 +1,1 @@
+"""One module per export format, each defining ``FORMAT`` (trajotel.export.format)."""
