@@ -8,13 +8,15 @@ import re
 
 import pytest
 
+from trajotel.config import SearchConfig
 from trajotel.enrich import results
 from trajotel.enrich.embed import CUT_MARKER, KeywordsStage, trajectory_text
 from trajotel.enrich.search import search
 from trajotel.enrich.stage import StageResult, StageSettings
 from trajotel.errors import ConfigError, InvalidInputError
 from trajotel.store import Store
-from trajotel.store.edits import delete_trajectory
+from trajotel.store.edits import Patch, delete_trajectory, patch_trajectory
+from trajotel.store.search import candidate_facts
 from trajotel.testing import FakeLLMServer
 from trajotel.testing.fake_llm.embeddings import unit_vector
 
@@ -164,3 +166,44 @@ def test_vector_search_without_a_model_says_how_to_configure_one(empty_store: St
     with pytest.raises(ConfigError, match="needs an embeddings model") as caught:
         search(empty_store, "refund", mode="vector")
     assert "[enrich.embeddings] provider" in (caught.value.hint or "")
+
+
+def test_candidate_facts_agree_with_the_views(store: Store) -> None:
+    # Search reads visibility, outcome and score from the base tables by id; the views are the
+    # definition. Edits, deletion of a root agent (hiding its sub-agent), judge and heuristic
+    # scores and the outcome-derived score must all come out the same.
+    runs = [
+        run(f"r{i}", f"Refund order {i}", "done", "failure" if i % 3 == 0 else "success") for i in range(8)
+    ]
+    child = run("r1/sub", "Look up order 1", "found")
+    child.parent_trajectory_id = "r1"
+    store_runs(store, [*runs, child])
+    patch_trajectory(store, "default", "r2", Patch(outcome_label="failure", outcome_reason="wrong refund"))
+    delete_trajectory(store, "default", "r1")
+    delete_trajectory(store, "default", "r5")
+    results.write(store, "judge", "1", [(runs[3], StageResult("r3", score=0.8))])
+    results.write(store, "heuristic", "1", [(runs[4], StageResult("r4", score=0.3))])
+    expected = store.query(
+        "SELECT t.trajectory_id, t.outcome, t.outcome_confidence, "
+        "if(s.score_source != '', s.score, multiIf(t.outcome = 'success', t.outcome_confidence, "
+        "t.outcome = 'failure', 1 - t.outcome_confidence, t.outcome = 'partial', 0.5, NULL)) AS score "
+        "FROM trajectories AS t LEFT JOIN trajectory_scores AS s "
+        "ON s.tenant = t.tenant AND s.trajectory_id = t.trajectory_id ORDER BY 1"
+    ).rows
+    every_id = [t.id for t in runs] + [child.id]
+    facts = candidate_facts(store, "default", every_id, {})
+    got = [[i, f["outcome"], f["outcome_confidence"], f["score"]] for i, f in sorted(facts.items())]
+    assert got == expected
+    assert {"r1", "r1/sub", "r5"}.isdisjoint(facts) and facts["r2"]["outcome"] == "failure"
+    assert facts["r3"]["score_source"] == "judge" and facts["r4"]["score_source"] == "heuristic"
+
+
+def test_filters_that_reject_the_best_matches_still_find_k(store: Store) -> None:
+    # The legs read a few times `candidates` at first; when the filters reject them all, the
+    # search reads further instead of answering short.
+    strong = [run(f"a{i}", "refund kettle order", "refund kettle order", "success") for i in range(30)]
+    weak = [run(f"b{i}", "refund", "we could not", "failure") for i in range(3)]
+    store_runs(store, [*strong, *weak])
+    settings = SearchConfig(candidates=3)  # the legs read 12 first: all strong ones
+    failing = search(store, "refund kettle order", max_score=0.4, k=5, settings=settings)
+    assert sorted(ids(failing)) == ["b0", "b1", "b2"]

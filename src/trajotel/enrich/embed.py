@@ -13,7 +13,7 @@ the model from its cache directory and never downloads at search time when ``off
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from trajotel.assemble.model import Message, Trajectory
@@ -21,6 +21,7 @@ from trajotel.config import EmbeddingsConfig
 from trajotel.enrich.stage import StageResult, StageSettings
 from trajotel.errors import ConfigError, TrajotelError
 from trajotel.store import Store
+from trajotel.store.search import write_search_text, write_vectors
 
 CUT_MARKER = " [...]"
 
@@ -72,35 +73,6 @@ def trajectory_text(trajectory: Trajectory, summary: str = "", max_chars: int = 
     if len(text) <= max_chars:
         return text
     return text[: max(0, max_chars - len(CUT_MARKER))] + CUT_MARKER
-
-
-# --- writing the search tables ------------------------------------------------------------------
-
-
-def write_search_text(store: Store, items: Iterable[tuple[Trajectory, str]]) -> int:
-    """Index ``(trajectory, text)`` pairs for keyword search."""
-    rows = [
-        {"Tenant": t.tenant, "TrajectoryId": t.id, "TrajectoryVersion": t.version, "Text": text}
-        for t, text in items
-    ]
-    return store.insert_json_rows("trajectory_search_text", rows)
-
-
-def write_vectors(
-    store: Store, model_key: str, items: Iterable[tuple[Trajectory, str, Sequence[float]]]
-) -> int:
-    rows = [
-        {
-            "Tenant": t.tenant,
-            "TrajectoryId": t.id,
-            "TrajectoryVersion": t.version,
-            "Model": model_key,
-            "Vector": [float(v) for v in vector],
-            "Text": text,
-        }
-        for t, text, vector in items
-    ]
-    return store.insert_json_rows("trajectory_vectors", rows)
 
 
 # --- providers ----------------------------------------------------------------------------------
@@ -245,7 +217,7 @@ class KeywordsStage:
     def run(self, batch: Sequence[Trajectory]) -> list[StageResult]:
         summaries = judge_summaries(self.store, batch)
         texts = [(t, trajectory_text(t, summaries.get((t.tenant, t.id), ""), self.max_chars)) for t in batch]
-        write_search_text(self.store, texts)
+        write_search_text(self.store, [(t.tenant, t.id, t.version, text) for t, text in texts])
         return [StageResult(t.id, result={"chars": len(text)}) for t, text in texts]
 
 
@@ -275,7 +247,14 @@ class EmbeddingsStage:
             trajectory_text(t, summaries.get((t.tenant, t.id), ""), self.config.max_text_chars) for t in batch
         ]
         vectors = self.embedder.embed(texts)
-        write_vectors(self.store, self.embedder.model_key, zip(batch, texts, vectors, strict=True))
+        write_vectors(
+            self.store,
+            self.embedder.model_key,
+            [
+                (t.tenant, t.id, t.version, text, vector)
+                for t, text, vector in zip(batch, texts, vectors, strict=True)
+            ],
+        )
         return [
             StageResult(
                 t.id, result={"model": self.embedder.model_key, "dimensions": len(v), "chars": len(x)}

@@ -17,6 +17,7 @@ from trajotel.assemble.model import Trajectory
 from trajotel.enrich.stage import GROUP_KEYS, StageResult
 from trajotel.errors import InvalidInputError
 from trajotel.store import Store
+from trajotel.store.search import FILTERS  # the same filters as search
 from trajotel.store.trajectories import read_trajectory
 
 Key = tuple[str, str]  # (tenant, trajectory id)
@@ -24,16 +25,6 @@ Key = tuple[str, str]  # (tenant, trajectory id)
 # The column(s) of the `trajectories` view that make a group key ({t}: a table alias).
 _GROUP_COLUMNS = {"task": "{t}task", "task_and_agent": "concat({t}task, char(31), {t}agent_name)"}
 
-# CLI / API filters -> condition on the `trajectories` view (values bound as parameters).
-FILTERS: dict[str, str] = {
-    "tenant": "tenant = {f_tenant:String}",
-    "agent": "agent_name = {f_agent:String}",
-    "service": "service_name = {f_service:String}",
-    "outcome": "outcome = {f_outcome:String}",
-    "task": "positionCaseInsensitiveUTF8(task, {f_task:String}) > 0",
-    "since": "start_time >= parseDateTime64BestEffort({f_since:String}, 9, 'UTC')",
-    "until": "start_time < parseDateTime64BestEffort({f_until:String}, 9, 'UTC')",
-}
 
 
 @dataclass(frozen=True)

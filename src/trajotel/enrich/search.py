@@ -1,9 +1,13 @@
 """Search trajectories by text: keyword (no model), vector (embeddings) or hybrid (both, fused).
 
-Each leg ranks at most ``candidates`` trajectories that pass the filters (tenant, agent, outcome,
-score range, ...) and are visible in the ``trajectories`` view (so deleted ones never appear);
-hybrid merges the two rankings by reciprocal rank fusion (RRF): a trajectory's relevance is
-``sum(1 / (rrf_k + rank))`` over the legs that found it, so neither leg's raw scale dominates.
+Each leg ranks the first ``candidates`` trajectories that are visible (deleted ones never appear)
+and pass the filters (agent, outcome, score range, ...); hybrid merges the two rankings by
+reciprocal rank fusion (RRF): a trajectory's relevance is ``sum(1 / (rrf_k + rank))`` over the
+legs that found it, so neither leg's raw scale dominates.
+
+The legs read only the index (trajotel.store.search); visibility, filters and scores are checked
+for what they return, a few times ``candidates`` at first, more when the filters left too few:
+the answer is the same as filtering everything first, at the cost of a few key lookups.
 
 Scores (``min_score`` / ``max_score``) are a trajectory's quality in [0, 1]: the LLM judge's
 score when there is one, else the heuristic stage's, else one derived from the assembled outcome
@@ -12,32 +16,23 @@ score when there is one, else the heuristic stage's, else one derived from the a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from trajotel.config import SearchConfig
 from trajotel.enrich.embed import Embedder
-from trajotel.enrich.results import FILTERS  # the same filters as `trajotel enrich`
 from trajotel.errors import ConfigError, InvalidInputError
 from trajotel.store import Store
+from trajotel.store import search as index
+from trajotel.store.search import FILTERS
 
 Mode = Literal["keyword", "vector", "hybrid"]
 MODES: tuple[str, ...] = ("keyword", "vector", "hybrid")
-
-# A trajectory's quality score and where it came from: the judge's or heuristic stage's score
-# (`trajectory_scores`, migration 0007) wins over one derived from the assembled outcome.
-_OUTCOME_SCORE = (
-    "multiIf(t.outcome = 'success', t.outcome_confidence, t.outcome = 'failure', 1 - t.outcome_confidence, "
-    "t.outcome = 'partial', 0.5, NULL)"
-)
-_SCORED = f"""
-    SELECT t.*,
-        if(s.score_source != '', s.score, {_OUTCOME_SCORE}) AS score,
-        if(s.score_source != '', s.score_source, if(score IS NULL, '', 'outcome')) AS score_source
-    FROM trajectories AS t
-    LEFT JOIN trajectory_scores AS s ON s.tenant = t.tenant AND s.trajectory_id = t.trajectory_id
-"""
+# Candidates a leg reads at first, per one it must rank; multiplied by GROWTH while filters
+# leave a leg short of ``candidates`` and the index has more.
+OVERFETCH = 4
+GROWTH = 8
 
 
 @dataclass
@@ -75,17 +70,30 @@ def search(
     when an embedder is given, else keyword."""
     settings = settings or SearchConfig()
     mode = mode or ("hybrid" if embedder is not None else "keyword")
-    _check(query, k, min_score, max_score, filters or {}, mode, embedder, settings)
-    allowed, params = _candidate_filter(tenant, min_score, max_score, filters or {})
-    params |= {"query": query, "tenant": tenant, "n": settings.candidates}
-    legs: dict[str, list[dict[str, Any]]] = {}
+    filters = dict(filters or {})
+    _check(query, k, min_score, max_score, filters, mode, embedder, settings)
+    legs: dict[str, Callable[[int], list[dict[str, Any]]]] = {}
     if mode in ("keyword", "hybrid"):
-        legs["keyword"] = _keyword_leg(store, allowed, params)
+        if not index.query_has_words(store, query):
+            raise InvalidInputError('"query" has no words to match (letters or digits)')
+        legs["keyword"] = lambda n: index.keyword_leg(store, tenant, query, n)
     if mode in ("vector", "hybrid"):
         assert embedder is not None
-        legs["vector"] = _vector_leg(store, allowed, params, embedder)
-    hits = _fuse(legs, mode, tenant, settings.rrf_k)[:k]
-    _describe(store, hits, tenant)
+        [vector] = embedder.embed([query])
+        legs["vector"] = lambda n: index.vector_leg(store, tenant, vector, embedder.model_key, n)
+    wanted = settings.candidates
+    n = wanted * OVERFETCH
+    while True:
+        found = {leg: read(n) for leg, read in legs.items()}
+        ids = sorted({row["id"] for rows in found.values() for row in rows})
+        facts = index.candidate_facts(store, tenant, ids, filters, min_score, max_score)
+        ranked = {leg: [r for r in rows if r["id"] in facts][:wanted] for leg, rows in found.items()}
+        # Done when every leg has its candidates, or the index has no more to give.
+        if all(len(ranked[leg]) >= wanted or len(rows) < n for leg, rows in found.items()):
+            break
+        n *= GROWTH
+    hits = _fuse(ranked, mode, tenant, settings.rrf_k)[:k]
+    _describe(hits, facts)
     return hits
 
 
@@ -127,75 +135,6 @@ def _check(
         )
 
 
-def _candidate_filter(
-    tenant: str, min_score: float | None, max_score: float | None, filters: Mapping[str, str]
-) -> tuple[str, dict[str, Any]]:
-    """SQL selecting the ids of the visible trajectories that pass every filter."""
-    conditions = ["tenant = {tenant:String}"]
-    params: dict[str, Any] = {}
-    for name, value in filters.items():
-        conditions.append(FILTERS[name])
-        params[f"f_{name}"] = str(value)
-    if min_score is not None:
-        conditions.append("score >= {min_score:Float64}")
-        params["min_score"] = min_score
-    if max_score is not None:
-        conditions.append("score <= {max_score:Float64}")
-        params["max_score"] = max_score
-    # The scores' view costs as much again as `trajectories`: join it only to filter on scores.
-    source = _SCORED if min_score is not None or max_score is not None else "SELECT * FROM trajectories"
-    return f"SELECT trajectory_id FROM ({source}) WHERE {' AND '.join(conditions)}", params
-
-
-def _keyword_leg(store: Store, allowed: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rank by the IDF-weighted share of the query's distinct words a trajectory's text contains
-    (BM25 without term frequencies: the indexed text is short and mostly distinct words). Reads
-    only the postings of the query's words (trajectory_search_terms, migration 0008)."""
-    if not store.query("SELECT length(tokens(lowerUTF8({query:String})))", params).rows[0][0]:
-        raise InvalidInputError('"query" has no words to match (letters or digits)')
-    sql = f"""
-        WITH
-            arrayDistinct(tokens(lowerUTF8({{query:String}}))) AS q,
-            assumeNotNull((SELECT count() FROM trajectory_search_text FINAL
-                WHERE Tenant = {{tenant:String}})) AS docs,
-            log(1 + (docs + 0.5) / 0.5) AS unseen_idf,
-            postings AS (
-                SELECT Term, TrajectoryId FROM trajectory_search_terms FINAL
-                WHERE Tenant = {{tenant:String}} AND Term IN q
-                    AND (TrajectoryId, TrajectoryVersion) IN (SELECT TrajectoryId, TrajectoryVersion
-                        FROM trajectory_search_text FINAL WHERE Tenant = {{tenant:String}})
-            ),
-            weights AS (
-                SELECT Term, log(1 + (docs - count() + 0.5) / (count() + 0.5)) AS idf
-                FROM postings GROUP BY Term
-            ),
-            assumeNotNull((SELECT sum(idf) + (length(q) - count()) * unseen_idf FROM weights)) AS total
-        SELECT p.TrajectoryId AS id, sum(w.idf) / total AS keyword_score, groupArray(p.Term) AS matched
-        FROM postings AS p INNER JOIN weights AS w USING Term
-        WHERE p.TrajectoryId IN ({allowed})
-        GROUP BY id
-        ORDER BY keyword_score DESC, id
-        LIMIT {{n:UInt32}}
-    """
-    return store.query(sql, params).dicts()
-
-
-def _vector_leg(
-    store: Store, allowed: str, params: dict[str, Any], embedder: Embedder
-) -> list[dict[str, Any]]:
-    [vector] = embedder.embed([params["query"]])
-    sql = f"""
-        SELECT TrajectoryId AS id, 1 - cosineDistance(Vector, {{vector:Array(BFloat16)}}) AS similarity
-        FROM trajectory_vectors FINAL
-        WHERE Tenant = {{tenant:String}} AND Model = {{model:String}}
-            AND length(Vector) = {{dimensions:UInt32}} AND TrajectoryId IN ({allowed})
-        ORDER BY similarity DESC, id
-        LIMIT {{n:UInt32}}
-    """
-    more = {"vector": vector, "model": embedder.model_key, "dimensions": len(vector)}
-    return store.query(sql, params | more).dicts()
-
-
 def _fuse(legs: Mapping[str, list[dict[str, Any]]], mode: str, tenant: str, rrf_k: int) -> list[SearchHit]:
     hits: dict[str, SearchHit] = {}
     for leg, rows in legs.items():
@@ -216,18 +155,10 @@ def _fuse(legs: Mapping[str, list[dict[str, Any]]], mode: str, tenant: str, rrf_
     return sorted(hits.values(), key=lambda h: (-h.relevance, h.trajectory_id))
 
 
-def _describe(store: Store, hits: list[SearchHit], tenant: str) -> None:
-    """Fill task, outcome, agent and score of the hits (one query for all of them)."""
-    if not hits:
-        return
-    rows = store.query(
-        f"SELECT trajectory_id, task, outcome, agent_name, score, score_source FROM ({_SCORED}) "
-        "WHERE tenant = {tenant:String} AND trajectory_id IN {ids:Array(String)}",
-        {"tenant": tenant, "ids": [h.trajectory_id for h in hits]},
-    ).dicts()
-    found = {row["trajectory_id"]: row for row in rows}
+def _describe(hits: list[SearchHit], facts: Mapping[str, Mapping[str, Any]]) -> None:
+    """Fill task, outcome, agent and score of the hits from what the filters read."""
     for hit in hits:
-        row = found.get(hit.trajectory_id, {})
+        row = facts[hit.trajectory_id]
         hit.task = row.get("task") or ""
         hit.outcome = row.get("outcome") or ""
         hit.agent_name = row.get("agent_name") or ""
