@@ -81,7 +81,8 @@ def search(
         assert embedder is not None
         [vector] = embedder.embed([query])
         legs["vector"] = lambda n: index.vector_leg(store, tenant, vector, embedder.model_key, n)
-    wanted = settings.candidates
+    # Fusion ranks `candidates` per leg; a single leg's order is its answer: k are enough.
+    wanted = settings.candidates if len(legs) > 1 else k
     n = wanted * OVERFETCH
     while True:
         found = {leg: read(n) for leg, read in legs.items()}
