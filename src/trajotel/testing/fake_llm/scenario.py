@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 _MINTED_ID = re.compile(r"(?:call|toolu)_fk(\d+)x\d+_[0-9a-f]+")
@@ -29,6 +29,13 @@ class Step:
     finish_reason: str | None = None  # default: "tool_calls" with tool calls, else "stop"
     status: int = 200
     error: str = "The fake LLM was scripted to fail."
+    # Taken for any request whose body contains this text, before the step-by-step script (a
+    # fake judge that answers by what the judged run shows); None: an ordinary step.
+    when: str | None = None
+
+    def matching(self, text: str) -> Step:
+        """This step, for requests that contain ``text``."""
+        return replace(self, when=text)
 
     @classmethod
     def text(cls, content: str) -> Step:
@@ -65,6 +72,10 @@ def pick_step(
 ) -> tuple[Step, int]:
     """The scripted step for a request (scenario by model name, unknown names get "default")."""
     steps = scenarios.get(str(request.get("model")), scenarios["default"])
+    for step in steps:
+        if step.when is not None and step.when in raw:
+            return step, step_index(raw)
+    steps = [step for step in steps if step.when is None]
     index = min(step_index(raw), len(steps) - 1)
     return steps[index], index
 
