@@ -143,6 +143,13 @@ class Client:
         answer, _ = self._call("POST", _item(trajectory_id) + "/process", body=body)
         return answer
 
+    def enrichments(self, trajectory_id: str) -> dict[str, dict[str, Any]]:
+        """The latest successful result of each enrichment stage (docs/enrichment.md): stage
+        name -> ``{"score", "label", "summary", "result", "stage_version", "trajectory_version",
+        "created_at"}``; e.g. ``client.enrichments(id)["judge"]["summary"]``. Empty when none ran."""
+        answer, _ = self._call("GET", _item(trajectory_id) + "/enrichments")
+        return answer["stages"]
+
     # --- feedback ---
 
     def feedback(
@@ -176,6 +183,66 @@ class Client:
     def list_feedback(self, trajectory_id: str) -> list[dict[str, Any]]:
         records, _ = self._call("GET", _item(trajectory_id) + "/feedback")
         return records
+
+    # --- analytics (docs/analytics.md); agent: a name or a list; since / until: ISO 8601 or Unix
+    # seconds, bounding the runs' start time ---
+
+    def success_rates(
+        self,
+        by: str = "agent",
+        *,
+        agent: str | Iterable[str] | None = None,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Runs, successes, failures, partials, success rate and mean reward per day and agent,
+        model or tool (``by``), newest day first."""
+        return self._analytics("success-rates", by=by, agent=agent, since=since, until=until, limit=limit)
+
+    def tool_stats(
+        self,
+        *,
+        agent: str | Iterable[str] | None = None,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Per tool: calls, errors, error rate, error types, p50/p95 duration; most errors first."""
+        return self._analytics("tool-stats", agent=agent, since=since, until=until, limit=limit)
+
+    def tool_sequences(
+        self,
+        *,
+        agent: str | Iterable[str] | None = None,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The tool sequences of each agent's successful runs with their share; most frequent first."""
+        return self._analytics("tool-sequences", agent=agent, since=since, until=until, limit=limit)
+
+    def failure_patterns(
+        self,
+        *,
+        agent: str | Iterable[str] | None = None,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        limit: int = 100,
+        examples: int = 3,
+    ) -> list[dict[str, Any]]:
+        """Failed and partial runs grouped by what went wrong (failing tool and error, model error,
+        final finish reason, outcome reasons), with count, share, last seen and example ids."""
+        return self._analytics(
+            "failure-patterns", agent=agent, since=since, until=until, limit=limit, examples=examples
+        )
+
+    def _analytics(self, name: str, **query: Any) -> list[dict[str, Any]]:
+        agent = query.get("agent")
+        if agent is not None and not isinstance(agent, str):
+            query["agent"] = list(agent)
+        rows, _ = self._call("GET", f"/v1/analytics/{name}", query=_filters(query))
+        return rows
 
     def openapi(self) -> dict[str, Any]:
         document, _ = self._call("GET", "/openapi.json")

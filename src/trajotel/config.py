@@ -164,7 +164,31 @@ class FeedbackConfig:
 class ApiConfig:
     """``[api]``: limits of the REST API on the HTTP port; docs/api.md."""
 
-    max_page_size: int = 1000  # most trajectories one list request may ask for
+    max_page_size: int = 1000  # most rows one list or analytics request may ask for
+
+
+@dataclass
+class ExportScheduleConfig:
+    """One ``[[export.schedules]]`` table: a named export the collector runs on a schedule."""
+
+    name: str = ""  # the named export (incremental: each run writes only what is new)
+    options: str = ""  # `trajotel export` options: "--format F --out DIR [filters] [shaping]"
+    every_s: float = 0.0  # run every this many seconds; or
+    cron: str = ""  # on this schedule: "minute hour day-of-month month day-of-week" (local time)
+    enabled: bool = True
+
+
+@dataclass
+class ExportConfig:
+    """``[export]``: dataset exports (docs/export.md)."""
+
+    page_size: int = 1000  # trajectories read from the store at a time
+    page_turns: int = 20_000  # turns read at a time (a page stops early at this many)
+    parquet_row_group: int = 1000  # records per Parquet row group (held in memory until written)
+    dir: str = ""  # relative --out paths of schedules resolve here ("" = <data_dir>/exports)
+    schedules: list[ExportScheduleConfig] = field(
+        default_factory=list, metadata={"item": ExportScheduleConfig}
+    )
 
 
 @dataclass
@@ -179,6 +203,7 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     @property
     def clickhouse_url(self) -> str:
@@ -189,7 +214,18 @@ class Config:
         return self.data_dir / "spool"
 
 
-SECTIONS = ("store", "receive", "spool", "writer", "assemble", "enrich", "search", "feedback", "api")
+SECTIONS = (
+    "store",
+    "receive",
+    "spool",
+    "writer",
+    "assemble",
+    "enrich",
+    "search",
+    "feedback",
+    "api",
+    "export",
+)
 
 
 def _coerce(value: Any, target: type, where: str) -> Any:
@@ -216,6 +252,16 @@ def _apply(section_obj: Any, values: Mapping[str, Any], where: str, *, name_key:
         if key not in types:
             known = ", ".join(sorted(types))
             raise ConfigError(f"{label}: unknown setting", hint=f"known settings: {known}")
+        item = next((f.metadata.get("item") for f in dataclasses.fields(section_obj) if f.name == key), None)
+        if item is not None:  # an array of tables: [[section.key]]
+            if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+                raise ConfigError(f"{label}: expected an array of tables ([[...{key}]]), got {value!r}")
+            entries = []
+            for i, table in enumerate(value):
+                entries.append(entry := item())
+                _apply(entry, table, f"{label}[{i}]")
+            setattr(section_obj, key, entries)
+            continue
         if dataclasses.is_dataclass(nested := getattr(section_obj, key)):  # a [section.sub] table
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{label}: expected a table ([{key}] section), got {value!r}")

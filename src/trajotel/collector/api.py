@@ -131,4 +131,5 @@ ROUTE_MODULES = (
     "trajotel.collector.api_trajectories",
     "trajotel.collector.api_enrich",
     "trajotel.collector.api_search",
+    "trajotel.collector.api_analytics",
 )

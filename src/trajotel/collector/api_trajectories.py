@@ -65,7 +65,7 @@ def _number(query: Mapping[str, str], name: str) -> float | None:
     return value
 
 
-def _count(query: Mapping[str, str], name: str, default: int, most: int) -> int:
+def query_count(query: Mapping[str, str], name: str, default: int, most: int) -> int:
     text = query.get(name, "")
     if text == "":
         return default
@@ -74,7 +74,7 @@ def _count(query: Mapping[str, str], name: str, default: int, most: int) -> int:
     return int(text)
 
 
-def _time(query: Mapping[str, str], name: str) -> datetime | None:
+def query_time(query: Mapping[str, str], name: str) -> datetime | None:
     """ISO 8601 (UTC unless it says otherwise) or Unix seconds."""
     text = query.get(name, "")
     if not text:
@@ -113,8 +113,8 @@ def parse_filter(query: Mapping[str, str]) -> TrajectoryFilter:
     return TrajectoryFilter(
         tenant=query.get("tenant"),
         task_contains=query.get("task") or None,
-        since=_time(query, "since"),
-        until=_time(query, "until"),
+        since=query_time(query, "since"),
+        until=query_time(query, "until"),
         ranges=ranges,
         **lists,
     )
@@ -138,8 +138,8 @@ def routes(store: Store, config: Config) -> dict[tuple[str, str], Route]:
 
     def list_(request: HttpRequest) -> HttpResponse:
         where = parse_filter(request.query)
-        limit = _count(request.query, "limit", 50, max_page)
-        offset = _count(request.query, "offset", 0, 2**63 - 1)
+        limit = query_count(request.query, "limit", 50, max_page)
+        offset = query_count(request.query, "offset", 0, 2**63 - 1)
         rows = list_trajectory_rows(store, where, limit=limit, offset=offset)
         headers = {}
         if limit and len(rows) == limit:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from trajotel.assemble.worker import AssemblyWorker
-from trajotel.collector import api, api_enrich, api_search
+from trajotel.collector import api, api_analytics, api_enrich, api_search
 from trajotel.collector.ingest import SpoolSink, StoreWriter
 from trajotel.config import Config
 from trajotel.enrich.registry import StageCache, enabled_names
@@ -133,6 +133,7 @@ class Collector:
             api.routes(self.store, self.status, cfg)
             | api_enrich.routes(self.store, runner_for)
             | api_search.routes(self.store, cfg)
+            | api_analytics.routes(self.store, cfg)
         )
         self.http = HttpReceiver(sink, cfg.receive, routes=routes)
         grpc_port = self.grpc.start()
