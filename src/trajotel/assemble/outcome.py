@@ -29,7 +29,13 @@ TOOL_FAILURE_RATIO_PARTIAL = 0.5
 
 # Raw finish reasons of the providers trajotel sees, by what they mean for the run.
 _ANSWERED = {"stop", "end_turn", "stop_sequence", "completed", "STOP", "eos"}
-_TRUNCATED = {"length", "max_tokens", "max_output_tokens", "MAX_TOKENS", "model_context_window_exceeded"}
+TRUNCATED_FINISH_REASONS = {
+    "length",
+    "max_tokens",
+    "max_output_tokens",
+    "MAX_TOKENS",
+    "model_context_window_exceeded",
+}
 _FILTERED = {"content_filter", "refusal", "SAFETY", "safety", "blocklist", "prohibited_content"}
 _WANTS_TOOLS = {"tool_calls", "tool_use", "function_call", "tool_call"}
 
@@ -69,7 +75,7 @@ def _heuristic(root: Mapping[str, Any] | None, turns: Sequence[Turn]) -> Outcome
     if last.tool_calls or finish in _WANTS_TOOLS:
         names = ", ".join(sorted({c.name for c in last.tool_calls if c.name})) or "tools"
         return _guess("partial", 0.6, [f"cut off: the last model call asked for {names} and none followed"])
-    if finish in _TRUNCATED:
+    if finish in TRUNCATED_FINISH_REASONS:
         return _guess("partial", 0.6, [f"last answer truncated (finish reason {finish})"])
     if finish in _FILTERED:
         return _guess("failure", 0.7, [f"last answer blocked (finish reason {finish})"])

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from trajotel import __version__
 from trajotel.cli import enrich as enrich_cli
+from trajotel.cli import export as export_cli
+from trajotel.cli import mcp as mcp_cli
 from trajotel.config import Config, load_config
 from trajotel.errors import TrajotelError
 
@@ -68,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--examples", type=int, default=3, metavar="N", help="example span ids per finding")
 
     enrich_cli.add_parser(sub, _common)
+    export_cli.add_parsers(sub, _common)
+    mcp_cli.add_parser(sub)
     return parser
 
 
@@ -163,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command == "mcp":  # a client of a collector's REST API: no store settings
+            return mcp_cli.run(args)
         config = _config(args)
         if args.command == "collector":
             return _run_collector(config)
@@ -172,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_doctor(config, args)
         if args.command == "enrich":
             return enrich_cli.run(config, args)
+        if args.command in ("export", "import"):
+            return export_cli.run(config, args)
         return _run_trajectories(config, args)
     except TrajotelError as exc:
         print(f"trajotel: error: {exc}", file=sys.stderr)

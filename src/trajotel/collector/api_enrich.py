@@ -1,14 +1,17 @@
-"""Enrichment on demand over HTTP: ``POST /v1/trajectories/{id}/process`` (enrich one now) and
+"""Enrichment over HTTP: ``POST /v1/trajectories/{id}/process`` (enrich one now) and
 ``POST /v1/enrich`` (enrich those matching filters; ``trajotel enrich`` uses it while a collector
-holds the store). Both run in the request and answer with what each stage did."""
+holds the store), both run in the request and answer with what each stage did; and
+``GET /v1/trajectories/{id}/enrichments``, the latest successful result of each stage (judge
+summary, score, decisions, ...) for readers outside the collector (trajotel.Client)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from trajotel.collector.api_trajectories import json_body_of
-from trajotel.collector.openapi import errors, json_response, path_parameter, ref
+from trajotel.collector.openapi import errors, json_response, path_parameter, query_parameter, ref
 from trajotel.enrich import results
 from trajotel.enrich.runner import Runner, process
 from trajotel.errors import InvalidInputError, NotFoundError
@@ -67,9 +70,43 @@ def routes(store: Store, runner_for: RunnerFor) -> dict[tuple[str, str], Route]:
         )
         return HttpResponse.json(process(runner_for(stages), keys, force))
 
+    def enrichments(request: HttpRequest) -> HttpResponse:
+        trajectory_id = request.params["id"]
+        keys = results.find(store, trajectory_id)
+        if tenant := request.query.get("tenant"):
+            keys = [k for k in keys if k[0] == tenant]
+        if not keys:
+            raise NotFoundError(
+                f"no trajectory {trajectory_id!r}", hint="list them with GET /v1/trajectories"
+            )
+        key = min(keys)  # an id in several tenants without ?tenant=: the first, as GET /{id} does
+        stages = {stage: _enrichment(row) for stage, row in sorted(results.latest(store, key).items())}
+        return HttpResponse.json({"trajectory_id": key[1], "tenant": key[0], "stages": stages})
+
     return {
         ("POST", "/v1/trajectories/{id}/process"): process_one,
         ("POST", "/v1/enrich"): enrich,
+        ("GET", ENRICHMENTS): enrichments,
+    }
+
+
+ENRICHMENTS = "/v1/trajectories/{id}/enrichments"
+
+
+def _enrichment(row: dict[str, Any]) -> dict[str, Any]:
+    """One ``enrichments_latest`` row as JSON: the stage's result parsed, the time as text."""
+    try:
+        result = json.loads(row["result"] or "{}")
+    except ValueError:  # a third-party stage's result is stored as given; show it raw
+        result = row["result"]
+    return {
+        "stage_version": row["stage_version"],
+        "trajectory_version": int(row["trajectory_version"]),
+        "score": row["score"],
+        "label": row["label"],
+        "summary": row["summary"],
+        "result": result,
+        "created_at": str(row["created_at"]),
     }
 
 
@@ -98,7 +135,32 @@ def _optional_body(properties: dict[str, Any]) -> dict[str, Any]:
     return {"required": False, "content": {"application/json": {"schema": schema}}}
 
 
+_ENRICHMENT = {
+    "type": "object",
+    "properties": {
+        "stage_version": {"type": "string"},
+        "trajectory_version": {"type": "integer", "description": "the trajectory version it is about"},
+        "score": {"type": ["number", "null"], "description": "in [0, 1]"},
+        "label": {"type": "string", "description": "the stage's outcome label, if any"},
+        "summary": {"type": "string", "description": "the judge's summary, if any"},
+        "result": {"description": "the stage's JSON result (shape per stage: docs/enrichment.md)"},
+        "created_at": {"type": "string"},
+    },
+}
+
 OPENAPI_SCHEMAS: dict[str, Any] = {
+    "Enrichments": {
+        "type": "object",
+        "properties": {
+            "trajectory_id": {"type": "string"},
+            "tenant": {"type": "string"},
+            "stages": {
+                "type": "object",
+                "description": "stage name -> its latest successful result (newest trajectory version)",
+                "additionalProperties": _ENRICHMENT,
+            },
+        },
+    },
     "EnrichReport": {
         "type": "object",
         "properties": {
@@ -120,10 +182,21 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
                 },
             },
         },
-    }
+    },
 }
 
 OPENAPI_PATHS: dict[str, Any] = {
+    ENRICHMENTS: {
+        "get": {
+            "summary": "The latest successful result of each enrichment stage for one trajectory",
+            "operationId": "getTrajectoryEnrichments",
+            "parameters": [
+                path_parameter("id", "trajectory id (a sub-agent's contains '/': send it as %2F)"),
+                query_parameter("tenant", "only this tenant (default: any)", {"type": "string"}),
+            ],
+            "responses": {"200": json_response("results by stage", ref("Enrichments")), **errors(404)},
+        }
+    },
     "/v1/trajectories/{id}/process": {
         "post": {
             "summary": "Enrich one trajectory now (the stages it needs, or all with force)",
