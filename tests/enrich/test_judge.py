@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from trajotel.assemble.model import Trajectory
-from trajotel.enrich import registry, results
+from trajotel.enrich import registry
 from trajotel.enrich.judge import JUDGEMENT, JudgeStage
 from trajotel.enrich.render import MARKER, is_truncated, render, truncate
 from trajotel.enrich.runner import Runner
 from trajotel.enrich.schema import problems
-from trajotel.store import Store
+from trajotel.store import Store, enrichments
 from trajotel.testing import FakeLLMServer
 
 from tests.enrich.conftest import JUDGE_SCENARIOS, fill, judge_config, rows, trajectory_ids
@@ -42,7 +42,7 @@ def runs(
                 agents_model,
                 [(TASK, "default"), (TASK, "fake-error")],
             )
-        yield store, results.read(store, [("default", i) for i in trajectory_ids(store)])
+        yield store, enrichments.read(store, [("default", i) for i in trajectory_ids(store)])
     finally:
         store.command(f"DROP DATABASE IF EXISTS {store.database}")
         store.close()

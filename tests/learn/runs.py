@@ -173,10 +173,9 @@ def trajectory(run: Run, number: int) -> Trajectory:
 
 def seed(data_dir: str) -> None:
     from trajotel.config import EnrichConfig, load_config
-    from trajotel.enrich import results
     from trajotel.enrich.runner import from_config, process
     from trajotel.enrich.stage import StageResult
-    from trajotel.store import Store
+    from trajotel.store import Store, enrichments
     from trajotel.store.trajectories import write_trajectories
 
     config = load_config(data_dir=data_dir)
@@ -190,7 +189,7 @@ def seed(data_dir: str) -> None:
                 label = "success" if score >= 0.5 else "failure"
                 result = {"summary": summary, "outcome": label, "score": score, "model": "fake-judge"}
                 judged.append((t, StageResult(t.id, result, score=score, label=label, summary=summary)))
-        results.write(store, "judge", "1:fake-judge", judged)
+        enrichments.write(store, "judge", "1:fake-judge", judged)
         # The real stages, as the collector runs them (keywords after the judge: its summary is indexed).
         report = process(from_config(EnrichConfig(), store, ["heuristic", "keywords"]), [
             ("default", t.id) for t in trajectories

@@ -9,12 +9,11 @@ import re
 import pytest
 
 from trajotel.config import SearchConfig
-from trajotel.enrich import results
 from trajotel.enrich.embed import CUT_MARKER, KeywordsStage, trajectory_text
 from trajotel.enrich.search import search
 from trajotel.enrich.stage import StageResult, StageSettings
 from trajotel.errors import ConfigError, InvalidInputError
-from trajotel.store import Store
+from trajotel.store import Store, enrichments
 from trajotel.store.edits import Patch, delete_trajectory, patch_trajectory
 from trajotel.store.search import candidate_facts
 from trajotel.testing import FakeLLMServer
@@ -109,7 +108,9 @@ def test_low_scores_return_the_failing_runs(store: Store) -> None:
     assert all(hit.score == pytest.approx(0.1) and hit.score_source == "outcome" for hit in failing)
     assert sorted(ids(search(store, "refund order 77", min_score=0.6))) == ["run-0", "run-2", "run-4"]
     # A judge's score wins over the outcome: the judge finds run-0 poor after all.
-    results.write(store, "judge", "1", [(runs[0], StageResult("run-0", score=0.2, summary="wrong amount"))])
+    enrichments.write(
+        store, "judge", "1", [(runs[0], StageResult("run-0", score=0.2, summary="wrong amount"))]
+    )
     failing = search(store, "refund order 77", max_score=0.4)
     assert sorted(ids(failing)) == ["run-0", "run-1", "run-3", "run-5"]
     assert next(h for h in failing if h.trajectory_id == "run-0").score_source == "judge"
@@ -119,7 +120,7 @@ def test_the_judge_summary_is_searchable(store: Store) -> None:
     target = run("t", "Handle ticket 5", "Closed.")
     write = [(target, StageResult("t", score=0.9, summary="customer wanted a chargeback"))]
     store_runs(store, [target])
-    results.write(store, "judge", "1", write)
+    enrichments.write(store, "judge", "1", write)
     assert search(store, "chargeback") == []  # indexed before the judge ran
     KeywordsStage(StageSettings(store=store)).run([target])
     assert ids(search(store, "chargeback")) == ["t"]
@@ -181,8 +182,8 @@ def test_candidate_facts_agree_with_the_views(store: Store) -> None:
     patch_trajectory(store, "default", "r2", Patch(outcome_label="failure", outcome_reason="wrong refund"))
     delete_trajectory(store, "default", "r1")
     delete_trajectory(store, "default", "r5")
-    results.write(store, "judge", "1", [(runs[3], StageResult("r3", score=0.8))])
-    results.write(store, "heuristic", "1", [(runs[4], StageResult("r4", score=0.3))])
+    enrichments.write(store, "judge", "1", [(runs[3], StageResult("r3", score=0.8))])
+    enrichments.write(store, "heuristic", "1", [(runs[4], StageResult("r4", score=0.3))])
     expected = store.query(
         "SELECT t.trajectory_id, t.outcome, t.outcome_confidence, "
         "if(s.score_source != '', s.score, multiIf(t.outcome = 'success', t.outcome_confidence, "

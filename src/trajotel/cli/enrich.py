@@ -66,9 +66,8 @@ def _request(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_here(config: Config, body: dict[str, Any]) -> dict[str, Any]:
-    from trajotel.enrich import results
     from trajotel.enrich.runner import from_config, process
-    from trajotel.store import Store
+    from trajotel.store import Store, enrichments
 
     if not body.get("stages") and not config.enrich.stages.strip():
         raise ConfigError("no enrichment stage to run", hint="pass --stage NAME, or set [enrich] stages")
@@ -77,9 +76,9 @@ def _run_here(config: Config, body: dict[str, Any]) -> dict[str, Any]:
         runner = from_config(config.enrich, store, body.get("stages"))
         ids = body.get("ids") or []
         keys = (
-            [k for i in ids for k in results.find(store, i)]
+            [k for i in ids for k in enrichments.find(store, i)]
             if ids
-            else results.select(store, body["filters"], limit=body["limit"])
+            else enrichments.select(store, body["filters"], limit=body["limit"])
         )
         return process(runner, keys, body["force"])
     finally:

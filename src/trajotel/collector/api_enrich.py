@@ -12,11 +12,10 @@ from typing import Any
 
 from trajotel.collector.api_trajectories import json_body_of
 from trajotel.collector.openapi import errors, json_response, path_parameter, query_parameter, ref
-from trajotel.enrich import results
 from trajotel.enrich.runner import Runner, process
 from trajotel.errors import InvalidInputError, NotFoundError
 from trajotel.receive.http_server import HttpRequest, HttpResponse, Route
-from trajotel.store import Store
+from trajotel.store import Store, enrichments
 
 MAX_LIMIT = 10_000
 
@@ -44,7 +43,7 @@ def routes(store: Store, runner_for: RunnerFor) -> dict[tuple[str, str], Route]:
     def process_one(request: HttpRequest) -> HttpResponse:
         trajectory_id = request.params["id"]
         stages, force = _options(json_body_of(request), ("stages", "force"))
-        keys = results.find(store, trajectory_id)
+        keys = enrichments.find(store, trajectory_id)
         if tenant := request.query.get("tenant"):
             keys = [k for k in keys if k[0] == tenant]
         if not keys:
@@ -64,15 +63,15 @@ def routes(store: Store, runner_for: RunnerFor) -> dict[tuple[str, str], Route]:
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise InvalidInputError(f'"limit" must be an integer in [1, {MAX_LIMIT}]')
         keys = (
-            [k for i in ids for k in results.find(store, str(i))]
+            [k for i in ids for k in enrichments.find(store, str(i))]
             if ids
-            else results.select(store, filters, limit=limit)
+            else enrichments.select(store, filters, limit=limit)
         )
         return HttpResponse.json(process(runner_for(stages), keys, force))
 
-    def enrichments(request: HttpRequest) -> HttpResponse:
+    def stage_results(request: HttpRequest) -> HttpResponse:
         trajectory_id = request.params["id"]
-        keys = results.find(store, trajectory_id)
+        keys = enrichments.find(store, trajectory_id)
         if tenant := request.query.get("tenant"):
             keys = [k for k in keys if k[0] == tenant]
         if not keys:
@@ -80,13 +79,13 @@ def routes(store: Store, runner_for: RunnerFor) -> dict[tuple[str, str], Route]:
                 f"no trajectory {trajectory_id!r}", hint="list them with GET /v1/trajectories"
             )
         key = min(keys)  # an id in several tenants without ?tenant=: the first, as GET /{id} does
-        stages = {stage: _enrichment(row) for stage, row in sorted(results.latest(store, key).items())}
+        stages = {stage: _enrichment(row) for stage, row in sorted(enrichments.latest(store, key).items())}
         return HttpResponse.json({"trajectory_id": key[1], "tenant": key[0], "stages": stages})
 
     return {
         ("POST", "/v1/trajectories/{id}/process"): process_one,
         ("POST", "/v1/enrich"): enrich,
-        ("GET", ENRICHMENTS): enrichments,
+        ("GET", ENRICHMENTS): stage_results,
     }
 
 
@@ -123,7 +122,7 @@ _ENRICH = {
     "ids": {"type": "array", "items": {"type": "string"}, "description": "these trajectories"},
     "filters": {
         "type": "object",
-        "description": f"else those matching: {', '.join(sorted(results.FILTERS))}",
+        "description": f"else those matching: {', '.join(sorted(enrichments.FILTERS))}",
         "additionalProperties": {"type": "string"},
     },
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},

@@ -24,8 +24,9 @@ from trajotel.assemble.model import Trajectory
 from trajotel.enrich.llm import JudgeClient, JudgeFailed, judge_settings
 from trajotel.enrich.render import render
 from trajotel.enrich.schema import strict_object
-from trajotel.enrich.stage import GROUP_KEYS, BaseStage, StageResult, StageSettings
+from trajotel.enrich.stage import BaseStage, StageResult, StageSettings
 from trajotel.errors import ConfigError
+from trajotel.store.enrichments import GROUP_KEYS
 
 PROMPT_VERSION = "1"
 LABELS = string.ascii_uppercase

@@ -2,7 +2,7 @@
 
 One failure never blocks the others: an exception out of a batch becomes an error row for each
 of its trajectories, a trajectory a stage returned no result for gets one too, and both are
-retried on a later pass (``results.pending``). Results are written as each batch finishes.
+retried on a later pass (``enrichments.pending``). Results are written as each batch finishes.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 from trajotel.assemble.model import Trajectory
 from trajotel.config import EnrichConfig
-from trajotel.enrich import registry, results
-from trajotel.enrich.results import Key, Needs
+from trajotel.enrich import registry
 from trajotel.enrich.stage import Stage, StageResult, batch_size, group_by, min_group_size
-from trajotel.store import Store
+from trajotel.store import Store, enrichments
+from trajotel.store.enrichments import Key, Needs
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Runner:
                 group_by=group_by(stage),
                 min_group_size=min_group_size(stage),
             )
-            due = results.pending(self.store, needs, limit=limit, keys=keys)
+            due = enrichments.pending(self.store, needs, limit=limit, keys=keys)
             reports.append(self.run_stage(stage, due))
         return reports
 
@@ -92,12 +92,12 @@ class Runner:
             size = batch_size(stage)
             batches = [keys[i : i + size] for i in range(0, len(keys), size)]
         else:
-            batches = results.group_members(self.store, keys, grouping, batch_size(stage))
+            batches = enrichments.group_members(self.store, keys, grouping, batch_size(stage))
         with ThreadPoolExecutor(
             max_workers=max(1, self.concurrency), thread_name_prefix=f"enrich-{stage.name}"
         ) as pool:
             for done in pool.map(lambda batch: self._run_batch(stage, batch), batches):
-                results.write(self.store, stage.name, stage.version, done)
+                enrichments.write(self.store, stage.name, stage.version, done)
                 for _, result in done:
                     report.add(result)
         if report.failed:
@@ -107,7 +107,7 @@ class Runner:
         return report
 
     def _run_batch(self, stage: Stage, keys: Sequence[Key]) -> list[tuple[Trajectory, StageResult]]:
-        trajectories = results.read(self.store, keys)
+        trajectories = enrichments.read(self.store, keys)
         if not trajectories:
             return []
         try:

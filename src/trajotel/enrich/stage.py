@@ -32,8 +32,6 @@ from trajotel.assemble.model import Trajectory
 if TYPE_CHECKING:
     from trajotel.store import Store
 
-GROUP_KEYS = ("task", "task_and_agent")
-
 
 @dataclass
 class StageResult:

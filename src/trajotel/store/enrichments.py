@@ -1,5 +1,5 @@
 """The SQL of enrichment: which trajectories need a stage, their groups, and writing results
-(table ``enrichments``, migration 0007). Every other enrich module goes through these functions.
+(table ``enrichments``, migration 0007). trajotel.enrich goes through these functions.
 
 A trajectory needs a stage when it is finished (status not ``running``), visible in the
 ``trajectories`` view, and has no successful row for (its current version, the stage's version).
@@ -11,20 +11,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from trajotel.assemble.model import Trajectory
-from trajotel.enrich.stage import GROUP_KEYS, StageResult
 from trajotel.errors import InvalidInputError
-from trajotel.store import Store
+from trajotel.store.connection import Store
 from trajotel.store.search import FILTERS  # the same filters as search
 from trajotel.store.trajectories import read_trajectory
 
 Key = tuple[str, str]  # (tenant, trajectory id)
+# How trajectories of the same task are grouped (group-relative judging).
+GROUP_KEYS = ("task", "task_and_agent")
+
+
+class StageOutput(Protocol):
+    """What a stage found about one trajectory (trajotel.enrich.stage.StageResult)."""
+
+    score: float | None
+    label: str | None
+    summary: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    error: str | None
+
+    def result_json(self) -> str: ...
+
 
 # The column(s) of the `trajectories` view that make a group key ({t}: a table alias).
 _GROUP_COLUMNS = {"task": "{t}task", "task_and_agent": "concat({t}task, char(31), {t}agent_name)"}
-
 
 
 @dataclass(frozen=True)
@@ -157,7 +172,7 @@ def read(store: Store, keys: Iterable[Key]) -> list[Trajectory]:
     return [t for t in found if t is not None]
 
 
-def write(store: Store, stage: str, version: str, items: Sequence[tuple[Trajectory, StageResult]]) -> None:
+def write(store: Store, stage: str, version: str, items: Sequence[tuple[Trajectory, StageOutput]]) -> None:
     """Append one row per (trajectory, result) in a single insert."""
     store.insert_json_rows(
         "enrichments",
