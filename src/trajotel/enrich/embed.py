@@ -21,6 +21,7 @@ from trajotel.config import EmbeddingsConfig
 from trajotel.enrich.stage import StageResult, StageSettings
 from trajotel.errors import ConfigError, TrajotelError
 from trajotel.store import Store
+from trajotel.store.enrichments import judge_summaries
 from trajotel.store.search import write_search_text, write_vectors
 
 CUT_MARKER = " [...]"
@@ -181,18 +182,6 @@ def embedder_from_settings(settings: EmbeddingsConfig) -> Embedder | None:
 # --- the stages ---------------------------------------------------------------------------------
 
 
-def judge_summaries(store: Store, trajectories: Sequence[Trajectory]) -> dict[tuple[str, str], str]:
-    """The judge stage's latest summary of each trajectory that has one (searchable text)."""
-    if not trajectories:
-        return {}
-    rows = store.query(
-        "SELECT tenant, trajectory_id, summary FROM enrichments_latest "
-        "WHERE stage = 'judge' AND trajectory_id IN {ids:Array(String)}",
-        {"ids": [t.id for t in trajectories]},
-    ).rows
-    return {(tenant, tid): summary for tenant, tid, summary in rows}
-
-
 def _settings_store(settings: StageSettings) -> Store:
     if settings.store is None:
         raise ConfigError("the search stages write their own tables and need the store")
@@ -215,7 +204,7 @@ class KeywordsStage:
         self.max_chars = int(settings.get("index_text_chars", SearchConfig.index_text_chars))
 
     def run(self, batch: Sequence[Trajectory]) -> list[StageResult]:
-        summaries = judge_summaries(self.store, batch)
+        summaries = judge_summaries(self.store, [(t.tenant, t.id) for t in batch])
         texts = [(t, trajectory_text(t, summaries.get((t.tenant, t.id), ""), self.max_chars)) for t in batch]
         write_search_text(self.store, [(t.tenant, t.id, t.version, text) for t, text in texts])
         return [StageResult(t.id, result={"chars": len(text)}) for t, text in texts]
@@ -242,7 +231,7 @@ class EmbeddingsStage:
         self.version = f"1:{embedder.model_key}:{self.config.max_text_chars}"
 
     def run(self, batch: Sequence[Trajectory]) -> list[StageResult]:
-        summaries = judge_summaries(self.store, batch)
+        summaries = judge_summaries(self.store, [(t.tenant, t.id) for t in batch])
         texts = [
             trajectory_text(t, summaries.get((t.tenant, t.id), ""), self.config.max_text_chars) for t in batch
         ]

@@ -204,3 +204,15 @@ def latest(store: Store, key: Key) -> dict[str, dict[str, Any]]:
         {"tenant": key[0], "id": key[1]},
     ).dicts()
     return {row["stage"]: row for row in rows}
+
+
+def judge_summaries(store: Store, keys: Sequence[Key]) -> dict[Key, str]:
+    """The judge stage's latest summary of each trajectory that has one (searchable text)."""
+    if not keys:
+        return {}
+    rows = store.query(
+        "SELECT tenant, trajectory_id, summary FROM enrichments_latest "
+        "WHERE stage = 'judge' AND (tenant, trajectory_id) IN {keys:Array(Tuple(String, String))}",
+        {"keys": sorted(set(keys))},
+    ).rows
+    return {(tenant, tid): summary for tenant, tid, summary in rows}
