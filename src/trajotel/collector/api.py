@@ -132,4 +132,5 @@ ROUTE_MODULES = (
     "trajotel.collector.api_enrich",
     "trajotel.collector.api_search",
     "trajotel.collector.api_analytics",
+    "trajotel.collector.api_export",
 )

@@ -1,10 +1,29 @@
 """The contract between the export driver and the format modules.
 
-A format is one module in ``trajotel.export.formats`` that defines ``FORMAT = Format(...)``. The
-driver (``trajotel.export.run``) reads trajectories from the store, filters and groups them,
-and hands each format either one trajectory or one group at a time; the format turns them into
-plain records (dicts), and the driver writes those as JSONL or Parquet, atomically, with a
-manifest. Adding a format touches one file.
+A format is one module in ``trajotel.export.formats`` that defines ``FORMAT = Format(...)`` (or
+a distribution's ``trajotel.export_formats`` entry point naming a ``Format``; see
+``trajotel.export.registry``). The driver (``trajotel.export.run``) reads trajectories from the
+store, filters and groups them, and hands each format either one trajectory or one group at a
+time; the format turns them into plain records (dicts), and the driver writes those as JSONL,
+Parquet or a JSON array, atomically, with a manifest. Adding a format touches one file.
+
+What the driver has done before ``records()`` sees a trajectory (``trajotel.export.prepare``):
+
+* **truncation**: ``max_turns`` keeps the first turns; ``max_tokens`` cuts the longest text and
+  tool-result parts of the messages (the same message is cut the same way in every turn, so
+  message identity across turns holds) and, if that is not enough, drops turns from the end.
+  A cut trajectory has ``metadata["trajotel.truncated"]`` saying what was cut; cut text ends with
+  ``options.truncation_marker``.
+* **reasoning** ``"drop"``: reasoning parts are removed from every message. ``"auto"`` and
+  ``"keep"`` are the format's to apply (what its consumer accepts).
+* **grouping** (``grouped`` formats): a group is the trajectories sharing a group key (the task by
+  default), at least ``--group-min-size`` of them and at most ``--group-max-size`` (a larger
+  group is split into even parts).
+* deduplication of identical records, the train / validation split and the files are the
+  driver's; a format never sees them.
+
+Trajectories are read-only: turns share their history's Message objects (as
+``Trajectory.from_dict`` builds them), so a format that changes one changes others.
 """
 
 from __future__ import annotations
@@ -33,6 +52,7 @@ class ExportOptions:
     # Metadata keys copied into formats with free-form fields (OpenAI RFT, verl extra_info).
     metadata_keys: Sequence[str] = ()
     system_prompt: bool = True  # keep the system instructions as the first message
+    file_type: FileType = "jsonl"  # what the records are written as (a format may shape for it)
 
 
 @dataclass(frozen=True)

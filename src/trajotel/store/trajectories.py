@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from trajotel import semconv as sc
-from trajotel.assemble.model import Message, Outcome, Part, ToolCall, Trajectory, Turn, Usage
+from trajotel.assemble.model import Feedback, Message, Outcome, Part, ToolCall, Trajectory, Turn, Usage
 from trajotel.normalize.records import KIND_MESSAGE, content_hash
 from trajotel.normalize.values import dumps, ns_to_text
 from trajotel.store.connection import Store
@@ -405,9 +405,22 @@ def _usage_from(row: Mapping[str, Any]) -> Usage:
     return Usage(**{name: row[column] for column, name in _USAGE_COLUMNS.items()})
 
 
-def _turn_from(row: Mapping[str, Any], contents: Mapping[str, str]) -> Turn:
+def _turn_from(
+    row: Mapping[str, Any], contents: Mapping[str, str], parsed: dict[str, Message] | None = None
+) -> Turn:
+    """``parsed``: a cache of messages by hash (batch readers), so a message the turns of a
+    trajectory share is parsed once and is one object, as ``Trajectory.from_dict`` builds them."""
+
+    def message(h: str) -> Message:
+        if parsed is None:
+            return Message.from_semconv(json.loads(contents[h]))
+        found = parsed.get(h)
+        if found is None:
+            found = parsed[h] = Message.from_semconv(json.loads(contents[h]))
+        return found
+
     def messages(hashes: list[str]) -> list[Message]:
-        return [Message.from_semconv(json.loads(contents[h])) for h in hashes]
+        return [message(h) for h in hashes]
 
     calls = [
         ToolCall(
@@ -486,6 +499,12 @@ def read_trajectory(store: Store, trajectory_id: str, tenant: str | None = None)
         ((tenant_of, h) for r in turn_rows for h in (*r["InputMessageHashes"], *r["OutputMessageHashes"])),
     )
     contents = {h: text for (_, h), text in loaded.items()}
+    feedback = read_feedback(store, t["Tenant"], [trajectory_id])[trajectory_id]
+    return trajectory_from_rows(t, [_turn_from(r, contents) for r in turn_rows], feedback)
+
+
+def trajectory_from_rows(t: Mapping[str, Any], turns: list[Turn], feedback: list[Feedback]) -> Trajectory:
+    """The model from a row of ``_TRAJECTORY_COLUMNS`` (names as there), its turns and feedback."""
     return Trajectory(
         id=t["TrajectoryId"],
         version=int(t["Version"]),
@@ -509,7 +528,7 @@ def read_trajectory(store: Store, trajectory_id: str, tenant: str | None = None)
             source=t["OutcomeSource"],
         ),
         reward=t["Reward"],
-        feedback=read_feedback(store, t["Tenant"], [trajectory_id])[trajectory_id],
+        feedback=feedback,
         tags=list(t["Tags"]),
         metadata=dict(t["Metadata"]),
         models=list(t["Models"]),
@@ -517,7 +536,7 @@ def read_trajectory(store: Store, trajectory_id: str, tenant: str | None = None)
         usage=_usage_from(t),
         system_instructions=[Part.from_semconv(p) for p in json.loads(t["SystemInstructions"] or "[]")],
         tool_definitions=json.loads(t["ToolDefinitions"] or "[]"),
-        turns=[_turn_from(r, contents) for r in turn_rows],
+        turns=turns,
         span_count=t["SpanCount"],
         assembled_at_unix_nano=t["AssembledNs"],
     )
