@@ -6,6 +6,7 @@ and what an export sees."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,14 @@ from trajotel.testing import FakeLLMServer
 from trajotel.testing.collector_process import CollectorProcess
 from trajotel.testing.fake_llm.scenario import Step
 
-from tests.support.agent_runs import COLLECTOR_ENV, OPENTELEMETRY_INSTRUMENT, agent_env, run_agent, wait_for
+from tests.support.agent_runs import (
+    BIN,
+    COLLECTOR_ENV,
+    OPENTELEMETRY_INSTRUMENT,
+    agent_env,
+    run_agent,
+    wait_for,
+)
 
 PROGRAM = Path(__file__).resolve().parent / "programs" / "task_agent.py"
 
@@ -66,6 +74,19 @@ RUNS = [
 ]
 
 
+def export(data: Path, out: Path) -> dict[str, dict]:
+    """``trajotel export`` of the canonical format through the running collector: id -> record."""
+    done = subprocess.run(
+        [str(BIN / "trajotel"), "export", "--format", "trajotel", "--out", str(out), "--data", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    return {record["id"]: record for record in records}
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeLLMServer]:
     with FakeLLMServer(scenarios=SCENARIOS) as server:
@@ -85,7 +106,8 @@ def test_enriched_searchable_and_editable_trajectories(tmp_path: Path, fake: Fak
         "TRAJOTEL_ENRICH_EMBEDDINGS_BASE_URL": fake.base_url,
         "TRAJOTEL_ENRICH_EMBEDDINGS_DIMENSIONS": "16",
     }
-    with CollectorProcess(tmp_path / "data", env=env) as collector:
+    data = tmp_path / "data"
+    with CollectorProcess(data, env=env) as collector:
         args = [arg for run in RUNS for arg in run]
         done = run_agent(
             [OPENTELEMETRY_INSTRUMENT, sys.executable, str(PROGRAM), *args], agent_env(collector, fake)
@@ -140,11 +162,15 @@ def test_enriched_searchable_and_editable_trajectories(tmp_path: Path, fake: Fak
         assert client.get(target).reward == 0.25
         [listed] = [row for row in client.list() if row["trajectory_id"] == target]
         assert (listed["reward"], listed["reward_source"], listed["human_reviewed"]) == (0.25, "human", True)
+        exported = export(data, tmp_path / "before.jsonl")
+        assert set(exported) == set(failing + succeeding)
+        assert exported[target]["reward"] == 0.25 and exported[target]["feedback"][0]["author"] == "ana"
 
-        # Deleted over REST: gone from queries, the REST list and search.
+        # Deleted over REST: gone from queries, the REST list, search and exports.
         gone = failing[0]
         client.delete(gone)
         assert gone not in {row["trajectory_id"] for row in client.list()}
         assert not collector.query(f"SELECT 1 FROM trajectories WHERE trajectory_id = '{gone}'")
         assert gone not in {h["trajectory_id"] for h in client.search("refund order", max_score=0.4)}
+        assert set(export(data, tmp_path / "after.jsonl")) == set(failing + succeeding) - {gone}
     assert collector.proc is not None and collector.proc.returncode == 0, collector.log()
