@@ -17,7 +17,7 @@ from trajotel.assemble.model import Trajectory
 from trajotel.errors import InvalidInputError
 from trajotel.store.connection import Store
 from trajotel.store.search import FILTERS  # the same filters as search
-from trajotel.store.trajectories import read_trajectory
+from trajotel.store.trajectory_query import TrajectoryFilter, read_trajectory_pages
 
 Key = tuple[str, str]  # (tenant, trajectory id)
 # How trajectories of the same task are grouped (group-relative judging).
@@ -167,9 +167,16 @@ def find(store: Store, trajectory_id: str) -> list[Key]:
 
 
 def read(store: Store, keys: Iterable[Key]) -> list[Trajectory]:
-    """The newest versions of the given trajectories (missing or deleted ones are left out)."""
-    found = (read_trajectory(store, trajectory_id, tenant) for tenant, trajectory_id in keys)
-    return [t for t in found if t is not None]
+    """The newest versions of the given trajectories, in the order given (missing or deleted
+    ones are left out); a few queries per batch, not per trajectory. Read-only: the turns of a
+    trajectory share message objects."""
+    keys = list(keys)
+    found: dict[Key, Trajectory] = {}
+    for tenant in sorted({tenant for tenant, _ in keys}):
+        wanted = TrajectoryFilter(tenant=tenant, ids=[i for t, i in keys if t == tenant])
+        for page in read_trajectory_pages(store, wanted, page_size=min(max(len(keys), 1), 1000)):
+            found.update(((t.tenant, t.id), t) for _, t in page)
+    return [found[key] for key in keys if key in found]
 
 
 def write(store: Store, stage: str, version: str, items: Sequence[tuple[Trajectory, StageOutput]]) -> None:
