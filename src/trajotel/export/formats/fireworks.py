@@ -2,7 +2,8 @@
 
 * ``fireworks`` (reinforcement fine-tuning): the run's prompt as ``messages`` (system and task),
   ``tools``, ``ground_truth`` (the run's ``ground_truth`` metadata when recorded, else its final
-  answer) for the evaluator, and ``input_metadata`` (``row_id`` = the trajectory id,
+  answer; a run with neither is skipped: an evaluator has nothing to grade against) for the
+  evaluator, and ``input_metadata`` (``row_id`` = the trajectory id,
   ``dataset_info``: task, reference answer, recorded reward and outcome, the metadata keys asked
   for).
 * ``fireworks-sft``: OpenAI chat rows (``messages`` with per-assistant ``weight``, ``tools``)
@@ -26,10 +27,13 @@ def rft_row(trajectory: Trajectory, options: ExportOptions, style: chat.ChatStyl
     if not prompt:
         return None
     reference = shaping.reference_fields(trajectory, options)
+    ground_truth = trajectory.metadata.get("ground_truth") or reference["reference_answer"]
+    if not ground_truth:
+        return None
     row: dict[str, Any] = {"messages": chat.chat_messages(prompt, style)}
     if tools := chat.chat_tools(trajectory):
         row["tools"] = tools
-    row["ground_truth"] = trajectory.metadata.get("ground_truth") or reference["reference_answer"]
+    row["ground_truth"] = ground_truth
     row["input_metadata"] = {"row_id": trajectory.id, "dataset_info": reference}
     return row
 
