@@ -122,10 +122,15 @@ def test_enriched_searchable_and_editable_trajectories(tmp_path: Path, fake: Fak
                 "s.summary AS summary FROM trajectories AS t INNER JOIN trajectory_scores AS s "
                 "ON s.trajectory_id = t.trajectory_id WHERE s.judge_score IS NOT NULL ORDER BY task"
             )
-            vectors = collector.query("SELECT count() AS n FROM trajectory_vectors FINAL")[0]["n"]
-            return rows if len(rows) == len(RUNS) and int(vectors) == len(RUNS) else []
+            # Each stage picks its own work per pass: a run that completed while a pass was
+            # under way may be judged before the keywords stage of the next pass indexes it.
+            indexed = [
+                int(collector.query(f"SELECT count() AS n FROM {table} FINAL")[0]["n"])
+                for table in ("trajectory_vectors", "trajectory_search_text")
+            ]
+            return rows if len(rows) == len(RUNS) and indexed == [len(RUNS)] * 2 else []
 
-        rows = wait_for(enriched, timeout_s=120, what="every run judged and embedded")
+        rows = wait_for(enriched, timeout_s=120, what="every run judged, embedded and indexed")
         by_task = {row["task"]: row for row in rows}
         failing = sorted(by_task[task]["id"] for model, task in RUNS if model == "fake-error")
         succeeding = sorted(by_task[task]["id"] for model, task in RUNS if model == "default")
