@@ -4,6 +4,7 @@ trajectory being queryable, at a sustained span rate.
 
     .venv/bin/python bench/latency.py [--rate SPANS_PER_S] [--duration S] [--flat-share F]
                                       [--exporters K] [--export-delay S] [--json OUT]
+                                      [--profile [--profile-raw STACKS]]
 
 A real ``trajotel collector`` runs as a subprocess on a fresh embedded store (or ``--clickhouse
 URL``) with its default settings (``--collector-env`` overrides them). The workload is built up
@@ -27,7 +28,8 @@ Clocks, all wall time on this machine (the collector stamps its rows with the sa
   ``POST /v1/query``, every ``--probe-interval``) that returned it: an upper bound. The probe
   shares the store with ingest and assembly, so it costs them a little time.
 Flat runs are complete only after ``assemble.idle_timeout_s`` of quiet; their complete latency is
-reported minus that period.
+reported minus that period. The collector's assembly counters at the end (passes, time in
+passes, cache hits and misses: ``/v1/status`` ``assembly``) are recorded with the results.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -388,6 +391,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--collector-env", action="append", default=[], metavar="NAME=VALUE", help="a TRAJOTEL_* setting"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the collector during the load")
+    parser.add_argument("--profile-raw", type=Path, metavar="PATH", help="with --profile: keep the stacks")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latency.json")
     return parser.parse_args(argv)
@@ -500,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         spy = _start_py_spy(collector.proc.pid, spy_out) if args.profile and collector.proc else None
         load = play(collector, runs, plans, steady)
         profile = _stop_py_spy(spy, spy_out)
+        if args.profile_raw and spy_out.exists():
+            shutil.copyfile(spy_out, args.profile_raw)
         wait_until_complete(prober, runs, assemble.idle_timeout_s + 60)
         load.status = json.loads(collector.api("GET", "/v1/status"))
         read_store_times(collector, runs, args.turns)
@@ -532,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_traces_pending_assembly": prober.peak_pending,
             "peak_spool_backlog_mib": round(prober.peak_spool_backlog / 2**20, 1),
             "trajectory_versions_written": (load.status or {}).get("trajectory_versions_written"),
+            "assembly": (load.status or {}).get("assembly"),  # passes, cache hits and misses
         },
         "latency": report(runs, assemble.idle_timeout_s),
     }

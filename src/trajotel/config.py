@@ -72,10 +72,16 @@ class AssembleConfig:
     orphan_timeout_s: float = 60.0
     poll_interval_s: float = 0.2
     # A running trajectory is rebuilt at most this often while new spans arrive (each rebuild
-    # re-reads the whole trace: the assembler's main cost under load).
+    # assembles the whole trace: the assembler's main cost under load); five times less often
+    # while the assembler is behind (assemble.worker.STALE_REFRESHES, BUSY_SHARE).
     refresh_s: float = 1.0
     # Traces assembled per pass at most; a trace that goes quiet waits for the pass in progress.
     max_batch: int = 500
+    # Memory for the span rows the writer just stored, so a pass reads back from the store only
+    # traces it has not seen whole (approximate bytes; 0 = off: every pass reads the store).
+    span_cache_bytes: int = 64 * MIB
+    # Memory for the message bodies the writer just stored, by hash (approximate bytes; 0 = off).
+    content_cache_bytes: int = 64 * MIB
 
 
 @dataclass

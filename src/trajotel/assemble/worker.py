@@ -5,11 +5,15 @@ rebuilt on every batch) and once more as ``complete``: an agent run (its ``invok
 span has arrived: the run is over) once nothing arrived for ``agent_root_grace_s``, any other
 trace with its root span present (e.g. one model call of a flat loop, which the next call may
 continue) once nothing arrived for ``idle_timeout_s``. Agent runs whose root arrived go first.
-A trace whose root never arrives (its top span's parent is
+Finishing comes before refreshing: while traces are settling, or while passes take more than
+half the assembler's time (it is the bottleneck), running versions are rebuilt only when stale
+(``STALE_REFRESHES`` refresh periods). A trace whose root never arrives (its top span's parent is
 missing: an orphan) stays running until nothing has arrived for ``orphan_timeout_s``, then is
 complete with what it has. A span arriving later reopens it: a newer version follows.
 An assembly whose content equals the stored version writes nothing (re-sent spans). Each pass
-handles up to ``max_batch`` traces with a fixed number of queries and inserts.
+handles up to ``max_batch`` traces with a fixed number of queries and inserts. The spans and
+message bodies the writer just stored come with its notification (``cache``): a pass reads back
+from the store only traces it has not seen whole.
 
 A sub-agent (an ``invoke_agent`` span inside another agent's) is a child trajectory of its
 own (``subagents``). A trajectory may span several traces (``linking``: conversation ids,
@@ -25,12 +29,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from trajotel.assemble.assembler import assemble_spans, input_fingerprint
+from trajotel.assemble.cache import ContentCache, SpanCache
 from trajotel.assemble.linking import MessageIdentities, TraceLinks, group_traces, link_trace
 from trajotel.assemble.model import Trajectory
 from trajotel.assemble.subagents import split_subagents
@@ -40,8 +45,6 @@ from trajotel.store.trajectories import (
     TraceKey,
     current_versions,
     find_linked_traces,
-    load_contents,
-    load_trace_spans,
     traces_needing_assembly,
     trajectory_memberships,
     trajectory_trace_ids,
@@ -56,9 +59,12 @@ log = logging.getLogger(__name__)
 _CONTENT_COLUMNS = ("SystemInstructionsHash", "ToolDefinitionsHash")
 SpanRows = dict[TraceKey, list[dict[str, Any]]]
 _WRITTEN_LINKS_CAPACITY = 100_000
-# While some traces are waiting to be finished, a running trajectory is still rebuilt once it has
-# not been for this many refresh periods.
+# While some traces are waiting to be finished, or while passes took more than BUSY_SHARE of the
+# last BUSY_WINDOW_S (the assembler is the bottleneck), a running trajectory is rebuilt only once
+# it has not been (or, new, has waited) for this many refresh periods: finishing comes first.
 STALE_REFRESHES = 5
+BUSY_WINDOW_S = 5.0
+BUSY_SHARE = 0.5
 
 
 def _worth_a_version(previous: StoredVersion | None, fingerprint: str, status: str) -> bool:
@@ -73,8 +79,10 @@ class _Candidates:
     """The traces one pass regroups: the due ones, the traces their keys link to, and every
     other member of the trajectories any of them belonged to."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, span_cache: SpanCache, content_cache: ContentCache) -> None:
         self.store = store
+        self.span_cache = span_cache
+        self.content_cache = content_cache
         self.spans: SpanRows = {}
         self.contents: dict[str, dict[str, str]] = {}
         self.known_hashes: set[tuple[str, str]] = set()
@@ -83,7 +91,7 @@ class _Candidates:
 
     def add(self, keys: set[TraceKey]) -> None:
         """Load the spans, content and grouping keys of ``keys``."""
-        loaded = load_trace_spans(self.store, keys - self.spans.keys())
+        loaded = self.span_cache.load(self.store, keys - self.spans.keys())
         wanted = {
             (s["Tenant"], h)
             for spans in loaded.values()
@@ -91,11 +99,11 @@ class _Candidates:
             for h in (*s["InputMessageHashes"], *s["OutputMessageHashes"], *(s[c] for c in _CONTENT_COLUMNS))
             if h
         }
-        bodies = load_contents(self.store, wanted - self.known_hashes)
+        bodies = self.content_cache.load(self.store, wanted - self.known_hashes)
         self.known_hashes.update(bodies)
         for (tenant, digest), text in bodies.items():
             self.contents.setdefault(tenant, {})[digest] = text
-        identities = {tenant: MessageIdentities(c) for tenant, c in self.contents.items()}
+        identities = {t: self.content_cache.identities(t, c) for t, c in self.contents.items()}
         for key, spans in loaded.items():
             if spans:
                 self.spans[key] = spans
@@ -122,6 +130,12 @@ class _Pending:
     last_arrival: float  # monotonic time the newest span of the trace was stored
     last_assembled: float = 0.0
     agent_root: bool = False  # its invoke_agent root span has arrived
+    queued: float = 0.0  # monotonic time it was queued
+
+    @property
+    def last_version(self) -> float:
+        """When its last version was built (or, none yet, when it was queued)."""
+        return max(self.last_assembled, self.queued)
 
 
 class AssemblyWorker(threading.Thread):
@@ -136,6 +150,8 @@ class AssemblyWorker(threading.Thread):
         refresh_s: float = 1.0,
         max_batch: int = 500,
         ingest_busy: Callable[[], bool] | None = None,
+        span_cache_bytes: int = 64 * 2**20,
+        content_cache_bytes: int = 64 * 2**20,
     ) -> None:
         super().__init__(name="trajotel-assembler", daemon=True)
         self.store = store
@@ -149,10 +165,16 @@ class AssemblyWorker(threading.Thread):
         # are): storing acknowledged spans comes first.
         self.ingest_busy = ingest_busy or (lambda: False)
         self._pending: dict[TraceKey, _Pending] = {}
+        # What the writer stored, so passes read from the store only what they have not seen.
+        self.span_cache = SpanCache(span_cache_bytes)
+        self.content_cache = ContentCache(content_cache_bytes)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop_event = threading.Event()
         self.assembled = 0
+        self.passes = 0
+        self.pass_seconds = 0.0  # wall time spent in passes
+        self._recent_passes: deque[tuple[float, float]] = deque()  # (start, end), monotonic
         self._written_links: OrderedDict[TraceKey, int] = OrderedDict()
         # When the earliest waiting trace will have been quiet long enough: the loop wakes then
         # rather than at the next poll, so poll_interval_s adds nothing to a run's latency.
@@ -163,13 +185,28 @@ class AssemblyWorker(threading.Thread):
         traces: set[TraceKey],
         genai_traces: set[TraceKey] | None = None,
         agent_roots: set[TraceKey] | None = None,
+        *,
+        spans: bytes = b"",
+        contents: Mapping[tuple[str, str], bytes] | None = None,
     ) -> None:
         """Spans of ``traces`` were stored. Traces with GenAI spans are queued; spans of other
         traces only count as activity for traces already queued (e.g. a framework's root span
         ending), so plain traffic is never read back for nothing. ``agent_roots``: traces whose
-        ``invoke_agent`` root span is among them."""
+        ``invoke_agent`` root span is among them. ``spans`` (the JSONEachRow body inserted into
+        ``spans``) and ``contents`` ((tenant, hash) -> encoded ``message_contents`` row, stored
+        now or before) feed the caches; without them the pass reads the store."""
         genai = traces if genai_traces is None else genai_traces
         roots = agent_roots or set()
+        # The caches first: a pass that sees the traces queued finds their new rows cached.
+        try:
+            if spans:
+                with self._lock:
+                    queued = {key for key in traces if key in self._pending or key in genai or key in roots}
+                self.span_cache.add_inserted(spans, queued.__contains__)
+            if contents:
+                self.content_cache.add_inserted(contents)
+        except Exception:  # an optimisation only: it must never fail the writer that calls this
+            log.exception("caching stored spans failed; assembly reads them from the store")
         now = time.monotonic()
         with self._lock:
             for key in traces:
@@ -177,7 +214,7 @@ class AssemblyWorker(threading.Thread):
                 if entry is not None:
                     entry.last_arrival = now
                 elif key in genai or key in roots:
-                    entry = self._pending[key] = _Pending(last_arrival=now)
+                    entry = self._pending[key] = _Pending(last_arrival=now, queued=now)
                 if entry is not None and key in roots:
                     entry.agent_root = True
         self._wake.set()
@@ -200,6 +237,20 @@ class AssemblyWorker(threading.Thread):
         with self._lock:
             return len(self._pending)
 
+    def stats(self) -> dict[str, int | float]:
+        """Passes made and what the caches saved (for /v1/status and benchmarks)."""
+        spans, contents = self.span_cache, self.content_cache
+        return {
+            "passes": self.passes,
+            "pass_seconds": round(self.pass_seconds, 3),
+            "span_cache_hits": spans.hits,
+            "span_cache_misses": spans.misses,
+            "span_cache_bytes": spans.bytes,
+            "content_cache_hits": contents.hits,
+            "content_cache_misses": contents.misses,
+            "content_cache_bytes": contents.bytes,
+        }
+
     def run(self) -> None:
         while not self._stop_event.is_set():
             self._wake.wait(max(0.0, min(self.poll_interval_s, self._next_settle - time.monotonic())))
@@ -215,9 +266,17 @@ class AssemblyWorker(threading.Thread):
             log.exception("trajectory assembly failed; the affected traces will be retried")
             self._stop_event.wait(1.0)
 
+    def busy_share(self) -> float:
+        """The share of the last BUSY_WINDOW_S (real time) spent in passes."""
+        horizon = time.monotonic() - BUSY_WINDOW_S
+        while self._recent_passes and self._recent_passes[0][1] <= horizon:
+            self._recent_passes.popleft()
+        return sum(end - max(start, horizon) for start, end in self._recent_passes) / BUSY_WINDOW_S
+
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         refresh = not self.ingest_busy()
+        behind = self.busy_share() > BUSY_SHARE
         with self._lock:
             due: dict[TraceKey, bool] = {}
             expired: set[TraceKey] = set()
@@ -241,15 +300,20 @@ class AssemblyWorker(threading.Thread):
                 ):
                     refreshing.append(key)
             # Finishing comes first (agent runs before the rest): that is what readers wait
-            # for. Under load a pass that finishes some refreshes only the running trajectories
-            # left stale for STALE_REFRESHES refresh periods.
+            # for. A pass that finishes some refreshes only the running trajectories left stale
+            # for STALE_REFRESHES refresh periods; while the assembler is behind, new ones too
+            # wait that long for their first version.
             settling.sort(key=lambda key: not self._pending[key].agent_root)
-            if settling:
+            held: list[TraceKey] = []
+            if settling or behind:
                 stale = now - STALE_REFRESHES * self.refresh_s
-                held = [k for k in refreshing if self._pending[k].last_assembled > stale]
-                refreshing = [k for k in refreshing if self._pending[k].last_assembled <= stale]
-            else:
-                held = []
+
+                def fresh(key: TraceKey) -> bool:
+                    entry = self._pending[key]
+                    return (entry.last_version if behind else entry.last_assembled) > stale
+
+                held = [k for k in refreshing if fresh(k)]
+                refreshing = [k for k in refreshing if not fresh(k)]
             for key in (settling + refreshing)[: self.max_batch]:
                 entry = self._pending[key]
                 due[key] = now - entry.last_arrival >= self._quiet_needed(entry)
@@ -259,7 +323,12 @@ class AssemblyWorker(threading.Thread):
             more = len(settling) + len(refreshing) > self.max_batch or bool(held)
         if not due:
             return
+        started = time.monotonic()
         finished = self.assemble(due, expired)
+        ended = time.monotonic()
+        self.passes += 1
+        self.pass_seconds += ended - started
+        self._recent_passes.append((started, ended))
         with self._lock:
             for key in finished:
                 entry = self._pending.get(key)
@@ -276,7 +345,7 @@ class AssemblyWorker(threading.Thread):
         complete; ``orphans_expired``: root-less traces quiet for ``orphan_timeout_s``, complete
         without their root). Returns the keys that are done until new spans arrive."""
         orphans_expired = orphans_expired or set()
-        candidates = _Candidates(self.store)
+        candidates = _Candidates(self.store, self.span_cache, self.content_cache)
         candidates.add(set(due))
         previous = candidates.expand()
         grouping = group_traces(candidates.links.values())

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -71,6 +72,24 @@ class PreparedBatch:
     traces: set[TraceKey] = field(default_factory=set)  # every trace touched
     genai_traces: set[TraceKey] = field(default_factory=set)  # traces with GenAI spans in this batch
     agent_roots: set[TraceKey] = field(default_factory=set)  # traces whose invoke_agent root is here
+    # (tenant, hash) -> encoded message_contents row of every body the batch references (stored
+    # now or before): handed to the assembler with the spans body so it need not read them back.
+    contents: dict[TraceKey, bytes] = field(default_factory=dict)
+
+
+class StoredListener(Protocol):
+    """Told after each batch is stored (``AssemblyWorker.notify``): the traces touched, those with
+    GenAI spans, those whose invoke_agent root arrived, and what was inserted."""
+
+    def __call__(
+        self,
+        traces: set[TraceKey],
+        genai_traces: set[TraceKey],
+        agent_roots: set[TraceKey],
+        *,
+        spans: bytes,
+        contents: dict[TraceKey, bytes],
+    ) -> None: ...
 
 
 def _inline(fn: Callable[..., PreparedRecord], *args: object) -> Future[PreparedRecord]:
@@ -98,7 +117,7 @@ class StoreWriter:
         batch_rows: int,
         flush_interval_s: float,
         workers: int = 1,
-        on_stored: Callable[[set[TraceKey], set[TraceKey], set[TraceKey]], None] | None = None,
+        on_stored: StoredListener | None = None,
     ) -> None:
         self.spool = spool
         self.store = store
@@ -217,6 +236,7 @@ class StoreWriter:
             traces=set().union(*(p.traces for p in parts)),
             genai_traces=set().union(*(p.genai_traces for p in parts)),
             agent_roots=set().union(*(p.agent_roots for p in parts)),
+            contents=contents,
         )
 
     def store_batch(self, batch: PreparedBatch) -> None:
@@ -225,7 +245,13 @@ class StoreWriter:
         self.spool.commit(batch.end)
         self.stored_spans += batch.span_count
         if self.on_stored is not None and batch.traces:
-            self.on_stored(batch.traces, batch.genai_traces, batch.agent_roots)
+            self.on_stored(
+                batch.traces,
+                batch.genai_traces,
+                batch.agent_roots,
+                spans=batch.bodies.get("spans", b""),
+                contents=batch.contents,
+            )
 
     def drain_once(self) -> bool:
         """Prepare and store one batch in the calling thread. False when there was nothing."""

@@ -96,6 +96,8 @@ class Collector:
             poll_interval_s=cfg.assemble.poll_interval_s,
             refresh_s=cfg.assemble.refresh_s,
             max_batch=cfg.assemble.max_batch,
+            span_cache_bytes=cfg.assemble.span_cache_bytes,
+            content_cache_bytes=cfg.assemble.content_cache_bytes,
             ingest_busy=lambda: spool.unconsumed_bytes() > INGEST_BACKLOG_BYTES,
         )
         self.writer = StoreWriter(
@@ -172,6 +174,7 @@ class Collector:
             "spool_unwritten_bytes": self.spool.unconsumed_bytes() if self.spool else 0,
             "traces_pending_assembly": self.assembler.pending_count() if self.assembler else 0,
             "trajectory_versions_written": self.assembler.assembled if self.assembler else 0,
+            "assembly": self.assembler.stats() if self.assembler else {},
             "enrichments_written": self.enricher.enriched if self.enricher else 0,
             "enrichments_failed": self.enricher.failed if self.enricher else 0,
             "scheduled_exports_run": self.exporter.runs if self.exporter else 0,

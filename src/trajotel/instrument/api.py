@@ -289,7 +289,6 @@ def outcome(label: OutcomeLabel, reason: str | None = None) -> None:
 # --- feedback ------------------------------------------------------------------------------
 
 
-
 def feedback(
     trajectory_id: str | None = None,
     value: float | None = None,

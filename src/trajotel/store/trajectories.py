@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from copy import copy
 from typing import Any, NamedTuple
 
 from trajotel import semconv as sc
@@ -123,6 +124,86 @@ def load_contents(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[s
             {"tenant": tenant, "hashes": hashes},
         )
         out.update(((tenant, str(h)), str(c)) for h, c in result.rows)
+    return out
+
+
+# --- the assembler's span cache (trajotel.assemble.cache) -------------------------------
+# The columns of _SPAN_COLUMNS as an inserted JSONEachRow record holds them, with the value the
+# store gives a column the record leaves out (encode_json_rows drops empty values).
+_SPAN_ROW_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(("Tenant", "TraceId", "SpanId", "ParentSpanId", "SpanName", "SpanKind"), ""),
+    "StartNs": 0,
+    "EndNs": 0,
+    **dict.fromkeys(("StatusCode", "StatusMessage", "ServiceName", "ScopeName"), ""),
+    "SpanAttributes": {},
+    **dict.fromkeys(("Dialect", "Operation", "Provider", "RequestModel", "ResponseModel"), ""),
+    **dict.fromkeys(("ResponseId", "ConversationId", "AgentName", "ToolName", "ToolCallId"), ""),
+    "InputTokens": None,
+    "OutputTokens": None,
+    "FinishReasons": [],
+    "ErrorType": "",
+    "InputMessageHashes": [],
+    "OutputMessageHashes": [],
+    "SystemInstructionsHash": "",
+    "ToolDefinitionsHash": "",
+}
+_MAX_DATETIME64_9_S = 9_223_372_035  # DateTime64(9) ends in 2262: later times would not come back as sent
+_INT64 = range(-(2**63), 2**63)
+
+
+def _ns_of(text: Any) -> int | None:
+    """Unix nanoseconds of a ``ns_to_text`` time, None when the store would not keep it exactly."""
+    if not isinstance(text, str):
+        return None
+    seconds, _, fraction = text.partition(".")
+    if not (seconds.isdigit() and fraction.isdigit() and len(fraction) == 9):
+        return None
+    whole = int(seconds)
+    return whole * 1_000_000_000 + int(fraction) if whole <= _MAX_DATETIME64_9_S else None
+
+
+def span_row_from_insert(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The row ``load_trace_spans`` gives for a span (before any log-event content is merged in),
+    from the JSONEachRow record inserted for it; None when the store would not give the record
+    back as sent (a time past DateTime64's range, a count past Int64), so the caller reads it."""
+    row = {
+        column: record[column] if column in record else copy(default)
+        for column, default in _SPAN_ROW_DEFAULTS.items()
+    }
+    start, end = _ns_of(record.get("Timestamp")), _ns_of(record.get("EndTimestamp"))
+    if start is None or end is None:
+        return None
+    row["StartNs"], row["EndNs"] = start, end
+    for column in ("InputTokens", "OutputTokens"):
+        if row[column] is not None and (not isinstance(row[column], int) or row[column] not in _INT64):
+            return None
+    return row
+
+
+def stored_span_ids(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, frozenset[str] | None]:
+    """The distinct span ids stored for each trace (traces with none are left out), in one query
+    per tenant that reads two narrow columns; None for a trace whose GenAI content also arrived
+    as log events (``load_trace_spans`` merges those in)."""
+    out: dict[TraceKey, frozenset[str] | None] = {}
+    for tenant, traces in _by_tenant(keys).items():
+        result = store.query(
+            "SELECT TraceId, groupUniqArray(SpanId), 0 FROM spans WHERE Tenant = {tenant:String} "
+            "AND TraceId IN {traces:Array(String)} GROUP BY TraceId "
+            "UNION ALL "
+            "SELECT DISTINCT TraceId, CAST([] AS Array(String)), 1 FROM logs WHERE Tenant = {tenant:String} "
+            "AND TraceId IN {traces:Array(String)} AND SpanId != '' "
+            "AND (notEmpty(InputMessageHashes) OR notEmpty(OutputMessageHashes) "
+            "OR SystemInstructionsHash != '' OR ToolDefinitionsHash != '')",
+            {"tenant": tenant, "traces": traces},
+        )
+        events = set()
+        for trace, ids, from_logs in result.rows:
+            if from_logs:
+                events.add((tenant, str(trace)))
+            else:
+                out[tenant, str(trace)] = frozenset(map(str, ids))
+        for key in events:
+            out[key] = None
     return out
 
 
