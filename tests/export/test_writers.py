@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from trajotel.export.writers import DataFile
+from trajotel.errors import InvalidInputError
+from trajotel.export.writers import DataFile, SchemaFiles
 
 RECORDS = [
     {"prompt": [{"role": "user", "content": f"task {i}"}], "reward": i / 4, "tags": ["a"] * i}
@@ -86,4 +87,52 @@ def test_records_that_do_not_fit_the_schema_fail_clearly(tmp_path: Path) -> None
     with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError, TypeError)):
         data.write({"reward": "high"})
     data.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
+def _by_shape(record: dict) -> pa.Schema:
+    return pa.Table.from_pylist([record]).schema
+
+
+SHAPED = [{"tool": {"city": "Paris"}}, {"tool": {"query": "picnic", "limit": 3}}, {"tool": {"city": "Rome"}}]
+
+
+def test_schema_files_one_file_per_structure(tmp_path: Path) -> None:
+    files = SchemaFiles(tmp_path / "x.parquet", _by_shape, row_group=2)
+    for record in SHAPED:
+        files.write(record)
+    infos = files.finish()
+    assert list(tmp_path.iterdir()) != [] and not any(i.path.exists() for i in infos)  # temporary only
+    files.commit()
+    # Numbered in the order the structures came; nobody gains another's fields as nulls.
+    assert [(i.path.name, i.records) for i in infos] == [("x-00000.parquet", 2), ("x-00001.parquet", 1)]
+    assert pq.read_table(tmp_path / "x-00000.parquet").to_pylist() == [SHAPED[0], SHAPED[2]]
+    assert pq.read_table(tmp_path / "x-00001.parquet").to_pylist() == [SHAPED[1]]
+    for info in infos:
+        assert info.sha256 == hashlib.sha256(info.path.read_bytes()).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x-00000.parquet", "x-00001.parquet"]
+
+
+def test_schema_files_one_structure_or_none_keep_the_plain_name(tmp_path: Path) -> None:
+    one = SchemaFiles(tmp_path / "one.parquet", _by_shape)
+    one.write(SHAPED[0])
+    (info,) = one.finish()
+    one.commit()
+    assert info.path.name == "one.parquet" and pq.read_table(info.path).to_pylist() == [SHAPED[0]]
+    schema = pa.schema([("tool", pa.null())])
+    empty = SchemaFiles(tmp_path / "empty.parquet", _by_shape, schema=lambda: schema)
+    (info,) = empty.finish()
+    empty.commit()
+    assert info.records == 0 and pq.read_schema(info.path).equals(schema)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.parquet", "one.parquet"]
+
+
+def test_schema_files_hold_one_row_group_in_memory_and_a_bounded_number_of_files(tmp_path: Path) -> None:
+    files = SchemaFiles(tmp_path / "x.parquet", _by_shape, row_group=3, max_files=2)
+    for i in range(10):
+        files.write(SHAPED[i % 2])
+        assert sum(len(f._pending) for f in files._files.values()) < 3
+    with pytest.raises(InvalidInputError, match="more than 2 Parquet files"):
+        files.write({"other": 1})
+    files.discard()
     assert list(tmp_path.iterdir()) == []

@@ -75,4 +75,9 @@ class Format:
     )
     # Parquet: the pyarrow schema of a record (a callable so pyarrow loads only when used).
     parquet_schema: Callable[[], Any] | None = None
+    # Parquet, for records whose nested structure differs (free-form JSON such as tool schemas,
+    # which one struct type per column would merge, each record gaining the others' fields as
+    # nulls): the schema of one record. The driver writes one file per distinct schema
+    # (``writers.SchemaFiles``); ``parquet_schema`` is then an empty export's.
+    parquet_schema_of: Callable[[dict[str, Any]], Any] | None = None
     schema_version: str = "1"

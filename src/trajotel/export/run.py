@@ -34,7 +34,15 @@ from trajotel.export.format import Format
 from trajotel.export.prepare import prepare
 from trajotel.export.registry import load_formats
 from trajotel.export.spec import ExportSpec, build_spec
-from trajotel.export.writers import EXTENSIONS, DataFile, FileInfo, encode, writable, write_atomically
+from trajotel.export.writers import (
+    EXTENSIONS,
+    DataFile,
+    FileInfo,
+    SchemaFiles,
+    encode,
+    writable,
+    write_atomically,
+)
 from trajotel.store import Store
 from trajotel.store import exports as ledger
 from trajotel.store.trajectory_query import (
@@ -274,6 +282,11 @@ def _split_of(key: str, spec: ExportSpec) -> str:
     return "validation" if int.from_bytes(digest, "big") / 2**64 < spec.validation_fraction else "train"
 
 
+def _finished(data: DataFile | SchemaFiles) -> list[FileInfo]:
+    done = data.finish()
+    return done if isinstance(done, list) else [done]
+
+
 def _iso(ns: int) -> str | None:
     if not ns:
         return None
@@ -300,7 +313,7 @@ class _Job:
         self.counts = Counts()
         self.total = 0
         self.first_run = True
-        self.files: dict[str, DataFile] = {}
+        self.files: dict[str, DataFile | SchemaFiles] = {}
         self.seen: set[bytes] = set()
         self.items: list[tuple[str, str, int, int]] = []  # ledger rows not yet recorded
         self.run_row: ledger.ExportRun | None = None
@@ -333,14 +346,9 @@ class _Job:
             )
         try:
             for split, path in paths.items():
-                self.files[split] = DataFile(
-                    path,
-                    self.file_type,
-                    schema=self.fmt.parquet_schema,
-                    row_group=self.settings.parquet_row_group,
-                )
+                self.files[split] = self._data_file(path)
             self._stream()
-            infos = [f.finish() for f in self.files.values()]
+            infos = [(split, info) for split, f in self.files.items() for info in _finished(f)]
             if number is not None and self.counts.trajectories == 0:
                 # Nothing new: no files. The first run is remembered (its definition is the export's).
                 for f in self.files.values():
@@ -352,6 +360,8 @@ class _Job:
                     self.run_row.manifest = json.dumps(manifest, sort_keys=True)
                     ledger.save_run(self.store, self.run_row)
                 return manifest
+            if self.run_row is not None:
+                self._record_files([info.path for _, info in infos], manifest_path)
             self._flush_items(final=True)
             for f in self.files.values():
                 f.commit()
@@ -361,9 +371,9 @@ class _Job:
             for f in self.files.values():
                 f.discard()
             if self.run_row is not None:  # a named run's files did not exist before it
-                for path in paths.values():  # renamed already when the manifest failed
+                for name in self.run_row.files[:-1]:  # renamed already when the manifest failed
                     with contextlib.suppress(OSError):
-                        path.unlink()
+                        Path(name).unlink()
                 if self.run_row.updated_at_ns:  # it is in the store: say it failed
                     self.run_row.status, self.run_row.error = (
                         ledger.FAILED,
@@ -378,6 +388,31 @@ class _Job:
             self.run_row.trajectories, self.run_row.records = self.counts.trajectories, self.counts.records
             ledger.save_run(self.store, self.run_row)
         return manifest
+
+    def _data_file(self, path: Path) -> DataFile | SchemaFiles:
+        rows = self.settings.parquet_row_group
+        if self.file_type == "parquet" and self.fmt.parquet_schema_of is not None:
+            return SchemaFiles(
+                path, self.fmt.parquet_schema_of, schema=self.fmt.parquet_schema, row_group=rows
+            )
+        return DataFile(path, self.file_type, schema=self.fmt.parquet_schema, row_group=rows)
+
+    def _record_files(self, paths: list[Path], manifest_path: Path) -> None:
+        """A named run's files once their names are known (one per schema for some formats): the
+        next run removes them if this one dies before its manifest."""
+        assert self.run_row is not None
+        for path in paths:
+            if path.exists():
+                raise InvalidInputError(
+                    f"{path} exists already; run {self.run_row.run} of export {self.spec.name!r} would "
+                    "overwrite it",
+                    hint="move the export's old files away, or use another --out directory",
+                )
+        files = [str(p) for p in (*paths, manifest_path)]
+        if files != self.run_row.files:
+            self.run_row.files = files
+            if self.run_row.updated_at_ns:  # in the store already with the names it began with
+                ledger.save_run(self.store, self.run_row)
 
     # --- reading and writing ---
     def _trajectories(self) -> Iterator[tuple[str, Trajectory]]:
@@ -487,7 +522,11 @@ class _Job:
 
     # --- the manifest ---
     def _manifest(
-        self, number: int | None, infos: list[FileInfo], started_ns: int, manifest_path: Path | None
+        self,
+        number: int | None,
+        infos: list[tuple[str, FileInfo]],
+        started_ns: int,
+        manifest_path: Path | None,
     ) -> dict[str, Any]:
         c, spec = self.counts, self.spec
         where = self.where
@@ -520,7 +559,7 @@ class _Job:
                     "bytes": info.bytes,
                     "sha256": info.sha256,
                 }
-                for split, info in zip(self.files, infos, strict=False)
+                for split, info in infos
             ],
             "counts": {
                 "trajectories": c.trajectories,

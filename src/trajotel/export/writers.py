@@ -6,7 +6,9 @@ is written, for the manifest.
 * ``jsonl``: one JSON object per line (UTF-8, keys sorted, no extra whitespace).
 * ``json``: one JSON array of the records, one record per line.
 * ``parquet``: ZSTD-compressed, row groups of ``row_group`` records; the schema is the format's
-  (``Format.parquet_schema``) or, without one, inferred from the first row group.
+  (``Format.parquet_schema``) or, without one, inferred from the first row group. A format whose
+  records differ in nested structure (``Format.parquet_schema_of``) gets one file per distinct
+  schema (``SchemaFiles``).
 """
 
 from __future__ import annotations
@@ -161,6 +163,75 @@ class DataFile:
             self._fh = None
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
+
+
+MAX_SCHEMA_FILES = 64
+
+
+class SchemaFiles:
+    """Parquet records of differing nested structure (free-form JSON: tool schemas), one file per
+    distinct schema, so that no record is read back with another's fields as nulls (one struct
+    type per column): ``BASE.parquet`` when they all share one, else ``BASE-00000.parquet``,
+    ``BASE-00001.parquet``, ... numbered in the order their schemas first came (the same input
+    gives the same names). At most ``max_files`` files (an error past that); the records they
+    hold in memory are at most ``row_group`` together (the file holding the most writes them as a
+    row group). ``DataFile``'s interface, but ``finish`` returns one ``FileInfo`` per file."""
+
+    def __init__(
+        self,
+        final: Path,
+        schema_of: Callable[[dict[str, Any]], Any],
+        *,
+        schema: Callable[[], Any] | None = None,
+        row_group: int = 1000,
+        max_files: int = MAX_SCHEMA_FILES,
+    ) -> None:
+        self.final = final
+        self.records = 0
+        self._schema_of = schema_of
+        self._schema = schema  # an empty export's file
+        self._row_group = row_group
+        self._max_files = max_files
+        self._files: dict[bytes, DataFile] = {}
+
+    def _numbered(self, n: int) -> Path:
+        return self.final.with_name(f"{self.final.stem}-{n:05d}{self.final.suffix}")
+
+    def write(self, record: dict[str, Any], encoded: bytes | None = None) -> None:
+        schema = self._schema_of(record)
+        key = schema.serialize().to_pybytes()
+        target = self._files.get(key)
+        if target is None:
+            if len(self._files) >= self._max_files:
+                raise InvalidInputError(
+                    f"{self.final.name}: the records need more than {self._max_files} Parquet files "
+                    "(one per distinct structure, e.g. per tool set)",
+                    hint="export fewer kinds of runs at a time (--agent, --service, --where)",
+                )
+            target = DataFile(
+                self._numbered(len(self._files)), "parquet", schema=lambda: schema, row_group=self._row_group
+            )
+            self._files[key] = target
+        target.write(record)
+        self.records += 1
+        if sum(len(f._pending) for f in self._files.values()) >= self._row_group:
+            max(self._files.values(), key=lambda f: len(f._pending))._flush_parquet()
+
+    def finish(self) -> list[FileInfo]:
+        if not self._files:
+            self._files[b""] = DataFile(self.final, "parquet", schema=self._schema, row_group=self._row_group)
+        elif len(self._files) == 1:
+            (only,) = self._files.values()
+            only.final = self.final  # renamed into place under the plain name
+        return [f.finish() for f in self._files.values()]
+
+    def commit(self) -> None:
+        for f in self._files.values():
+            f.commit()
+
+    def discard(self) -> None:
+        for f in self._files.values():
+            f.discard()
 
 
 def _checksum(path: Path) -> tuple[Any, int]:
