@@ -130,6 +130,19 @@ def test_query_with_server_side_params_returns_typed_rows(http_store: Store) -> 
     assert echo == tricky
 
 
+def test_parameters_larger_than_a_url_go_as_a_form(http_store: Store) -> None:
+    # clickhouse-connect sends bound parameters as multipart/form-data once they pass 4 KB (an
+    # export page's trajectory ids and message hashes do).
+    http_store.insert_json_rows("spans", [_span(f"s{i}", TraceId=f"trace-{i}") for i in range(3)])
+    wanted = [f"trace-{i}" for i in range(0, 2000, 2)]  # ~11 KB of parameters
+    result = http_store.query(
+        "SELECT SpanId FROM spans WHERE Tenant = {tenant:String} AND TraceId IN {traces:Array(String)} "
+        "ORDER BY SpanId",
+        {"tenant": "acme", "traces": wanted},
+    )
+    assert [row[0] for row in result.rows] == ["s0", "s2"]
+
+
 def test_query_raw_returns_clickhouse_bytes(http_store: Store) -> None:
     raw = http_store.query_raw(
         "SELECT Version, Name FROM schema_migrations FINAL WHERE Version >= {v:UInt32} ORDER BY Version",

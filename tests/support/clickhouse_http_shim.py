@@ -10,12 +10,14 @@ Supported: ``GET /ping``; the query from the ``query`` URL parameter followed by
 (ClickHouse's own rule, so ``INSERT ... FORMAT X`` in the URL with the data in the body works);
 ``database``, ``default_format``, ``param_<name>`` (server-side ``{name:Type}`` parameters) and any
 real ClickHouse setting as URL parameters; chunked bodies; gzip/deflate/lz4/zstd request bodies;
-``X-ClickHouse-*`` response headers; errors as HTTP 500 with ``Code: N. DB::Exception: ...``.
+``X-ClickHouse-*`` response headers; errors as HTTP 500 with ``Code: N. DB::Exception: ...``;
+a multipart/form-data body whose fields are URL parameters (clickhouse-connect sends bound
+parameters that way once they pass 4 KB, as ClickHouse accepts).
 
 Not supported, on purpose: authentication (any user is accepted), sessions (all requests share one
 engine session, so a client's own ``SET`` statements outlive the request), response compression
-(replies are identity-encoded, which every client accepts), multipart/form-data (external data),
-progress headers, ClickHouse's native block compression (``compress=1``).
+(replies are identity-encoded, which every client accepts), external data (form parts that are
+files), progress headers, ClickHouse's native block compression (``compress=1``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import threading
 import time
 import uuid
 import zlib
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
@@ -153,6 +156,16 @@ def _decode(body: bytes, encoding: str) -> bytes:
     raise ShimError(36, f"Unknown HTTP Content-Encoding '{encoding}'. (BAD_ARGUMENTS)")
 
 
+def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """The fields of a multipart/form-data body, by name (each one stands for a URL parameter)."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    fields = {}
+    for part in BytesParser().parsebytes(head + body).get_payload():
+        payload = part.get_payload(decode=True)
+        fields[part.get_param("name", header="content-disposition")] = payload.decode()
+    return fields
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -199,6 +212,10 @@ class Handler(BaseHTTPRequestHandler):
         }
         try:
             body = _decode(body, self.headers.get("Content-Encoding", ""))
+            content_type = self.headers.get("Content-Type", "")
+            if content_type.lower().startswith("multipart/form-data"):
+                args.update(_form_fields(content_type, body))
+                body = b""
             # ClickHouse runs the URL query, a newline, then the body as one statement.
             query = args.get("query", "").encode()
             sql = query + b"\n" + body if query and body else query or body
