@@ -167,6 +167,7 @@ def _summary(manifest: dict[str, Any]) -> None:
         f"{what}: {counts['records']:,} {manifest['format']} records "
         f"from {counts['trajectories']:,} trajectories"
         + (f", {counts['skipped']:,} without a record" if counts["skipped"] else "")
+        + (f" (most often: {next(iter(counts['skip_reasons']))})" if counts.get("skip_reasons") else "")
         + (f", {counts['duplicates']:,} duplicates left out" if counts["duplicates"] else "")
         + (f", {counts['truncated']:,} truncated" if counts["truncated"] else "")
         + (

@@ -19,8 +19,9 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,7 @@ from trajotel.assemble.model import Trajectory
 from trajotel.config import Config
 from trajotel.enrich.credit import METHODS
 from trajotel.errors import ConfigError, InvalidInputError, StoreError, TrajotelError
+from trajotel.export import shaping
 from trajotel.export.format import Format
 from trajotel.export.prepare import prepare
 from trajotel.export.registry import load_formats
@@ -85,11 +87,15 @@ class ExportCancelled(TrajotelError):
     """The export was stopped (the collector is shutting down); nothing was written."""
 
 
+MAX_SKIP_REASONS = 10
+
+
 @dataclass
 class Counts:
     trajectories: int = 0  # read and handed to the format
     records: int = 0  # written
     skipped: int = 0  # trajectories the format made no record of (it cannot express them)
+    skip_reasons: Counter[str] = field(default_factory=Counter)  # records left out, by reason
     duplicates: int = 0  # records left out as identical to an earlier one (--dedup)
     truncated: int = 0
     groups: int = 0
@@ -476,6 +482,7 @@ class _Job:
             prepared.append(shaped)
         split = _split_of(split_key, self.spec)
         written = made = 0
+        reasons = shaping.skip_reasons.set(self.counts.skip_reasons)
         try:
             for record in self.fmt.records(prepared, self.options):
                 made += 1
@@ -496,6 +503,8 @@ class _Job:
                 f"format {self.fmt.name!r} failed on trajectory {items[0].id!r}: {type(exc).__name__}: {exc}",
                 hint="a bug in the format module: report it with `trajotel trajectories show ID --json`",
             ) from exc
+        finally:
+            shaping.skip_reasons.reset(reasons)
         counts = self.counts
         counts.records += written
         counts.trajectories += len(items)
@@ -565,6 +574,8 @@ class _Job:
                 "trajectories": c.trajectories,
                 "records": c.records,
                 "skipped": c.skipped,
+                # The most common reasons records were left out, with how many.
+                "skip_reasons": dict(c.skip_reasons.most_common(MAX_SKIP_REASONS)),
                 "duplicates": c.duplicates,
                 "truncated": c.truncated,
                 "groups": c.groups,

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,12 +183,22 @@ def each_example(
                 yield record
 
 
+# Why records were left out, counted by reason while the export driver collects them (its
+# manifest shows the most common: a user whose export came out empty sees why).
+skip_reasons: ContextVar[Counter[str] | None] = ContextVar("trajotel_export_skip_reasons", default=None)
+MAX_REASON_CHARS = 200
+
+
 def expressed(trajectory: Trajectory, build: Callable[..., Any], *args: Any) -> Any:
-    """``build(*args)``, or None (logged) when the format cannot express it."""
+    """``build(*args)``, or None (logged, and counted in ``skip_reasons``) when the format
+    cannot express it."""
     try:
         return build(*args)
     except Unexpressible as exc:
         log.debug("trajectory %s: record left out: %s", trajectory.id, exc)
+        reasons = skip_reasons.get()
+        if reasons is not None:
+            reasons[str(exc)[:MAX_REASON_CHARS]] += 1
         return None
 
 

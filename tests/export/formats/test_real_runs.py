@@ -123,4 +123,6 @@ def test_every_format_of_real_runs_is_accepted_by_its_consumer(
         checked.add("verl-sft")
         _, manifest = export(data, out / "verl-sft", "verl-sft", empty=True)
         assert manifest["counts"]["skipped"] == len(RUNS)
+        [(reason, count)] = manifest["counts"]["skip_reasons"].items()
+        assert "empty object" in reason and 0 < count <= len(RUNS), reason  # a failed run has no example
     assert checked == set(load_formats().formats), "a format without its consumer's check here"
