@@ -135,6 +135,49 @@ def test_failures_are_recorded_retried_later_and_never_block_others(
     assert "returned no result for this trajectory" in report.errors[0]
 
 
+class Reader(BaseStage):
+    """Uses the flaky stage's results (as keywords and embeddings use the judge's summary)."""
+
+    name = "reader"
+    after = ("flaky",)
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def run(self, batch: Sequence[Trajectory]) -> list[StageResult]:
+        self.seen += [t.id for t in batch]
+        return [StageResult(t.id, {}) for t in batch]
+
+
+def test_a_stage_waits_for_the_stages_it_reads_while_they_run_too(
+    store: Store, tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    fill(store, tmp_path, fake, [(TASK, "default"), (TASK, "fake-error")])
+    good, bad = trajectory_ids(store)
+    flaky, reader = Flaky({bad}), Reader()
+    flaky.batch_size = 1
+    # Listed first, the reader still waits for the flaky stage's result of each trajectory.
+    runner = Runner(store, [reader, flaky], max_attempts=2, retry_after_s=0)
+    runner.run_pending(100)
+    assert reader.seen == []
+    runner.run_pending(100)  # the flaky stage fails `bad` a second and last time (after the reader)
+    assert reader.seen == [good]  # the failed one waited for its retry
+    runner.run_pending(100)
+    assert reader.seen == [good, bad]  # given up on: the reader takes it with what there is
+
+    # When a person asks, or without the stage it reads, it does not wait.
+    def newcomer() -> list[str]:
+        fill(store, tmp_path, fake, [(TASK, "default")])
+        return sorted(set(trajectory_ids(store)) - set(reader.seen))
+
+    asked = newcomer()
+    Runner(store, [reader, Flaky(set())]).run_pending(100, keys=[("default", i) for i in asked], manual=True)
+    assert reader.seen[2:] == asked
+    alone = newcomer()
+    Runner(store, [reader]).run_pending(100)
+    assert reader.seen[3:] == alone
+
+
 def test_stages_come_from_entry_points_in_the_configured_order() -> None:
     config = load_config(environ={"TRAJOTEL_ENRICH_STAGES": " heuristic , heuristic,"})
     assert registry.enabled_names(config.enrich) == ["heuristic"]

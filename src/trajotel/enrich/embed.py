@@ -189,13 +189,14 @@ def _settings_store(settings: StageSettings) -> Store:
 
 
 class KeywordsStage:
-    """Indexes each trajectory's text for keyword search (no model). Run it after ``judge`` so
-    the judge's summary is part of the text."""
+    """Indexes each trajectory's text for keyword search (no model). With ``judge`` enabled too,
+    a trajectory waits for its judgement, so the judge's summary is part of the text."""
 
     name = "keywords"
     version = "1"
     batch_size = 200
     group_by = None
+    after = ("judge",)
 
     def __init__(self, settings: StageSettings) -> None:
         from trajotel.config import SearchConfig
@@ -217,6 +218,7 @@ class EmbeddingsStage:
     name = "embeddings"
     batch_size = 64
     group_by = None
+    after = ("judge",)
 
     def __init__(self, settings: StageSettings) -> None:
         self.store = _settings_store(settings)

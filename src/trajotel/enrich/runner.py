@@ -16,7 +16,7 @@ from typing import Any
 from trajotel.assemble.model import Trajectory
 from trajotel.config import EnrichConfig
 from trajotel.enrich import registry
-from trajotel.enrich.stage import Stage, StageResult, batch_size, group_by, min_group_size
+from trajotel.enrich.stage import Stage, StageResult, after, batch_size, group_by, min_group_size
 from trajotel.store import Store, enrichments
 from trajotel.store.enrichments import Key, Needs
 
@@ -68,6 +68,7 @@ class Runner:
         when given; ``force``: whether they need it or not; ``manual``: a person asked, so
         failures are retried now, whatever the attempts and the retry delay)."""
         keys = None if keys is None else list(keys)
+        versions = {stage.name: stage.version for stage in self.stages}
         reports = []
         for stage in self.stages:
             needs = Needs(
@@ -78,6 +79,10 @@ class Runner:
                 force=force,
                 group_by=group_by(stage),
                 min_group_size=min_group_size(stage),
+                # Forced or asked for by hand, a stage runs with what there is.
+                after=()
+                if force or manual
+                else tuple((name, versions[name]) for name in after(stage) if name in versions),
             )
             due = enrichments.pending(self.store, needs, limit=limit, keys=keys)
             reports.append(self.run_stage(stage, due))

@@ -66,7 +66,9 @@ class Stage(Protocol):
     """An enrichment stage: ``name``, ``version`` and ``run`` are required. Optional attributes
     (the runner uses these defaults when absent; ``BaseStage`` declares them):
     ``batch_size`` (20), ``group_by`` (None: each trajectory on its own; "task" or
-    "task_and_agent": groups, see the module doc), ``min_group_size`` (1)."""
+    "task_and_agent": groups, see the module doc), ``min_group_size`` (1), ``after`` (()): names
+    of stages whose result it uses; while one of them runs too, a trajectory waits for that
+    stage's result (or its last failed attempt) before this stage takes it."""
 
     name: str
     version: str
@@ -82,6 +84,7 @@ class BaseStage:
     batch_size: int = 20
     group_by: str | None = None
     min_group_size: int = 1
+    after: tuple[str, ...] = ()
 
     def run(self, batch: Sequence[Trajectory]) -> list[StageResult]:
         raise NotImplementedError
@@ -97,6 +100,10 @@ def group_by(stage: Stage) -> str | None:
 
 def min_group_size(stage: Stage) -> int:
     return max(1, int(getattr(stage, "min_group_size", 1)))
+
+
+def after(stage: Stage) -> tuple[str, ...]:
+    return tuple(getattr(stage, "after", ()))
 
 
 @dataclass

@@ -53,6 +53,9 @@ class Needs:
     force: bool = False
     group_by: str | None = None
     min_group_size: int = 1
+    # (stage, version) whose result must come first: a trajectory version waits until each has
+    # a result, or has failed ``max_attempts`` times.
+    after: tuple[tuple[str, str], ...] = ()
 
 
 def _group_column(group_by: str, alias: str = "") -> str:
@@ -90,6 +93,14 @@ def pending(store: Store, needs: Needs, *, limit: int, keys: Iterable[Key] | Non
             "GROUP BY 1, 2 HAVING count() >= {min_size:UInt32})"
         )
         params["min_size"] = needs.min_group_size
+    for n, (stage, version) in enumerate(needs.after):
+        conditions.append(
+            "(t.tenant, t.trajectory_id, t.version) IN ("
+            "SELECT Tenant, TrajectoryId, TrajectoryVersion FROM enrichments "
+            f"WHERE Stage = {{after_{n}:String}} AND StageVersion = {{after_version_{n}:String}} "
+            "GROUP BY 1, 2, 3 HAVING countIf(Error = '') > 0 OR countIf(Error != '') >= {attempts:UInt32})"
+        )
+        params[f"after_{n}"], params[f"after_version_{n}"] = stage, version
     sql = f"""
         SELECT t.tenant, t.trajectory_id
         FROM trajectories AS t
