@@ -25,6 +25,10 @@ def test_groups(tmp_path: Path, art: Validate) -> None:
     assert first["choices"] == [3, 1, 3, 1, 1]
     assert first["additional_histories"] == [0, 0, 0, 0, 1]
     assert second["choices"] == [2, 2]
+    # No Parquet form: ART's Parquet reader gives every Choice back as a plain message (nothing
+    # left for ART to tell trained from given) and drops tools; docs/formats.md.
+    assert summary["parquet_choices"] == [0, 0]
+    assert art_format.FORMAT.file_types == ("jsonl",)
 
     best = records[0]["trajectories"][0]
     items = best["messages_and_choices"]

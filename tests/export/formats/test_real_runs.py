@@ -107,6 +107,10 @@ def test_every_format_of_real_runs_is_accepted_by_its_consumer(
             openai_files.validate(kind, exported(f"openai-{kind}"), min_examples=1)
         for kind in ("sft", "dpo", "kto", "grpo"):
             hf("hf_datasets.py", kind, exported(f"trl-{kind}"), *TEMPLATES)
+            # Parquet: string arguments, loaded back as the JSONL with string arguments reads.
+            expect, _ = export(data, out / f"trl-{kind}-strings", f"trl-{kind}", "--tool-arguments", "string")
+            parquet, _ = export(data, out / f"trl-{kind}-parquet", f"trl-{kind}", "--file-type", "parquet")
+            hf("hf_datasets.py", kind, parquet, "qwen3_training", "--expect", expect)
         hf("hf_datasets.py", "sharegpt", exported("sharegpt"), *TEMPLATES)
         verl = exported("verl")
         assert pq.read_schema(verl).equals(load_formats().get("verl").parquet_schema())

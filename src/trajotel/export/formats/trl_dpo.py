@@ -4,6 +4,9 @@ Runs of one task are paired by reward (``shaping.preference_pairs``); the prompt
 runs saw before they differed (it ends with a user or tool message), ``chosen`` and
 ``rejected`` are the rest of each conversation. ``tools`` is a JSON string (DPOTrainer
 ``json.loads`` it).
+
+Parquet: one fixed schema, messages as one struct and tool-call arguments as JSON strings
+(see ``trl_sft``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from trajotel.assemble.model import Trajectory
 from trajotel.export import chat, shaping
 from trajotel.export.format import ExportOptions, Format
+from trajotel.export.formats import _parquet
 
 
 def pair(
@@ -25,11 +29,23 @@ def pair(
     if split is None:
         return None
     prompt, (better, worse) = chat.chat_branches(split[0], split[1:], style)
+    if options.file_type == "parquet":
+        for messages in (prompt, better, worse):
+            _parquet.check_messages(messages)
     return {"prompt": prompt, "chosen": better, "rejected": worse, "tools": chat.tools_json(chosen)}
 
 
+def parquet_schema() -> Any:
+    import pyarrow as pa
+
+    messages = _parquet.messages_type()
+    return pa.schema(
+        [("prompt", messages), ("chosen", messages), ("rejected", messages), ("tools", pa.string())]
+    )
+
+
 def records(items: Sequence[Trajectory], options: ExportOptions) -> Iterator[dict[str, Any]]:
-    style = chat.hf_style(options)
+    style = _parquet.hf_style(options)
     for chosen, rejected in shaping.preference_pairs(items):
         found = shaping.expressed(chosen, pair, chosen, rejected, options, style)
         if found is not None:
@@ -39,6 +55,8 @@ def records(items: Sequence[Trajectory], options: ExportOptions) -> Iterator[dic
 FORMAT = Format(
     name="trl-dpo",
     description="TRL preference rows: prompt, chosen, rejected (pairs of runs of one task by reward)",
+    file_types=("jsonl", "parquet"),
     grouped=True,
     records=records,
+    parquet_schema=parquet_schema,
 )

@@ -35,18 +35,8 @@ from trajotel.assemble.model import Trajectory
 from trajotel.export import chat, shaping
 from trajotel.export.chat import Unexpressible
 from trajotel.export.format import ExportOptions, Format
-
-MESSAGE_KEYS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id", "name")
-
-
-def _message_type(arguments: Any) -> Any:
-    import pyarrow as pa
-
-    function = pa.struct([("name", pa.string()), ("arguments", arguments)])
-    call = pa.struct([("id", pa.string()), ("type", pa.string()), ("function", function)])
-    fields = [(key, pa.string()) for key in MESSAGE_KEYS]
-    fields[MESSAGE_KEYS.index("tool_calls")] = ("tool_calls", pa.list_(call))
-    return pa.struct(fields)
+from trajotel.export.formats._parquet import MESSAGE_KEYS
+from trajotel.export.formats._parquet import message_type as _message_type
 
 
 def _schema(arguments: Any = None, tools: Any = None) -> Any:

@@ -9,7 +9,9 @@
   the way the reader reads the main one;
 * ``Trajectory.messages()`` (what ART tokenizes) is a valid OpenAI message list with tool
   results answering earlier calls, and each trajectory has trainable Choices;
-* ART's Parquet writer and reader round-trip the groups (``trajectory_logging``).
+* ART's Parquet writer and reader round-trip the groups (``trajectory_logging``); the summary
+  counts the Choices the reader gives back (none: it reads every item back as a plain message,
+  ignoring its own ``trainable`` column, and skips ``tools``; why ``art`` writes no Parquet).
 
 Prints a JSON summary (per group: rewards, trainable choices); exits 1 when ART rejects.
 """
@@ -92,6 +94,10 @@ def validate(path: Path) -> dict[str, Any]:
         again = read_trajectory_groups_parquet(parquet)
     if [len(g.trajectories) for g in again] != [len(g.trajectories) for g in groups]:
         raise Rejected("ART's Parquet round trip changed the groups")
+    summary["parquet_choices"] = [
+        sum(isinstance(item, Choice) for t in g.trajectories for item in t.messages_and_choices)
+        for g in again
+    ]
     for group, copy in zip(groups, again, strict=True):
         for a, b in zip(group.trajectories, copy.trajectories, strict=True):
             if a.messages() != b.messages() or a.reward != b.reward:

@@ -3,7 +3,7 @@
 tokenizer renders it with assistant masks, as SFTTrainer does. Runs in the ``hf`` consumer venv
 (tests/export/formats/consumers.py): transformers, tokenizers, datasets and trl, without torch.
 
-    python hf_datasets.py KIND FILE TEMPLATE [TEMPLATE ...]
+    python hf_datasets.py KIND FILE TEMPLATE [TEMPLATE ...] [--expect RECORDS.jsonl]
 
 KIND: sft | dpo | kto | grpo | verl-rl | sharegpt. FILE: .jsonl or .parquet.
 TEMPLATE: a chat template shipped in the trl wheel (trl/chat_templates/NAME.jinja), e.g.
@@ -14,6 +14,11 @@ in memory, so no hub download happens.
 Checks, per row and template:
 * the rows ``datasets`` loads equal the file's (Arrow did not merge differing objects into
   one struct with null-filled fields);
+* with ``--expect`` (a Parquet file's records as the format made them, one JSON object a line):
+  the rows ``datasets`` loads equal them exactly, nulls included, except the keys a message
+  lacked, which the fixed message struct gives back as null (a null anywhere else, e.g. a
+  tool-call argument of another call, is a rejection); the checks below then compare against
+  these records (the loaded row, nulls and all, must render as the record does);
 * ``trl.is_conversational`` holds and ``trl.apply_chat_template`` accepts the row's key set;
 * the template renders every message: each message's text, each tool call's name and argument
   values, each tool result appear in the rendering; rendering the loaded row gives the same text
@@ -261,7 +266,20 @@ def raw_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def validate(kind: str, path: Path, templates: list[str]) -> dict[str, Any]:
+def message_nulls_only(row: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """``row`` without the message keys that are null in it and absent from ``record`` (what a
+    fixed message struct adds); everything else as it is, nested nulls included."""
+    out = dict(row)
+    for key in ("messages", "prompt", "completion", "chosen", "rejected"):
+        if isinstance(row.get(key), list) and isinstance(record.get(key), list):
+            out[key] = [
+                {k: v for k, v in m.items() if v is not None or k in want} if isinstance(m, dict) else m
+                for m, want in zip(row[key], record[key] + [{}] * len(row[key]), strict=False)
+            ]
+    return out
+
+
+def validate(kind: str, path: Path, templates: list[str], expect: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as cache:
         dataset = load(path, cache)
         rows = [dict(r) for r in dataset]
@@ -271,6 +289,15 @@ def validate(kind: str, path: Path, templates: list[str]) -> dict[str, Any]:
     for n, (row, raw) in enumerate(zip(rows, raws, strict=True), 1):
         if strip_nulls(row) != strip_nulls(raw):
             raise Rejected(f"row {n}: datasets loaded {strip_nulls(row)} for {strip_nulls(raw)}")
+    if expect is not None:
+        raws = raw_rows(expect)
+        if len(rows) != len(raws):
+            raise Rejected(f"datasets loaded {len(rows)} rows, {len(raws)} records were written")
+        for n, (row, raw) in enumerate(zip(rows, raws, strict=True), 1):
+            if message_nulls_only(row, raw) != raw:
+                raise Rejected(
+                    f"row {n}: datasets loaded {message_nulls_only(row, raw)} for the record {raw}"
+                )
     if kind == "verl-rl":
         for n, raw in enumerate(raws, 1):
             verl_rl(raw, f"row {n}")
@@ -296,9 +323,14 @@ def validate(kind: str, path: Path, templates: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    expect = None
+    if "--expect" in argv:
+        at = argv.index("--expect")
+        expect = Path(argv[at + 1])
+        argv = argv[:at] + argv[at + 2 :]
     kind, path, *templates = argv
     try:
-        print(json.dumps(validate(kind, Path(path), templates)))
+        print(json.dumps(validate(kind, Path(path), templates, expect)))
     except Rejected as exc:
         print(f"rejected: {exc}", file=sys.stderr)
         return 1
