@@ -452,7 +452,13 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
 
 
 def test_failing_helpers_are_swallowed(instrumented, client, span_exporter, monkeypatch):
-    for name in ("input_messages", "output_messages", "usage_attributes", "server_attributes"):
+    for name in (
+        "input_messages",
+        "cached_input_messages",
+        "output_messages",
+        "usage_attributes",
+        "server_attributes",
+    ):
         monkeypatch.setattr(genai, name, _boom)
     response = client.chat.completions.create(model="fake-chat", messages=HELLO)
     assert isinstance(response, openai.types.chat.ChatCompletion)

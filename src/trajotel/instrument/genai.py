@@ -28,6 +28,7 @@ cannot be redacted by such a hook, so they are not recorded while a hook is conf
 
 from __future__ import annotations
 
+import copy
 import enum
 import functools
 import importlib
@@ -414,7 +415,23 @@ class _FieldView(Mapping[str, Any]):
 
 def to_json(value: Any) -> str:
     """Compact JSON, as the GenAI content attributes carry it."""
+    if type(value) is _Converted:  # a cached conversion: encoded once
+        encoded = value.json
+        if encoded is None:
+            encoded = value.json = _ENCODER.encode(value)
+        return encoded
+    if type(value) is _MessageList:  # compact JSON of a list: its items' JSON joined by ","
+        return "[" + ",".join(map(_message_json, value)) + "]"
     return _ENCODER.encode(value)
+
+
+def _message_json(message: Any) -> str:
+    if type(message) is _ConvertedMessage:
+        encoded = message.json
+        if encoded is None:
+            encoded = message.json = _ENCODER.encode(message)
+        return encoded
+    return _ENCODER.encode(message)
 
 
 def _json_default(value: Any) -> Any:
@@ -788,6 +805,139 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]]:
                 definition[key] = value
         definitions.append(definition)
     return definitions
+
+
+class _Converted(list[Any]):
+    """A cached conversion result (a list), which also keeps its JSON once encoded."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        super().__init__(items)
+        self.json: str | None = None
+
+
+class ConversionCache:
+    """Reuses a conversion of a caller's object for as long as the object is unchanged.
+
+    Agents resend the same objects on every call: the tool list, and the messages of the
+    conversation so far (the list grows, its messages stay). The first time an object is seen
+    it is converted and only remembered (kept alive, so its ``id`` stays its own); from its
+    second call on, the conversion is cached with a deep copy of the object taken then, and
+    reused while the object still equals that copy (``==``: a C-level comparison that stops
+    at once on identical strings, which the copy shares). An object changed in place, at any
+    depth, no longer equals its copy and is converted again. Equality is ``==``'s: a value
+    replaced by an equal one of another type (``1`` by ``1.0``) keeps the old result.
+
+    Objects that cannot be copied or compared are converted on every call. At most
+    ``max_entries`` objects are held, then the cache starts over. Results are shared: read only.
+    """
+
+    def __init__(self, convert: Callable[[Any], Any], max_entries: int = 256) -> None:
+        self._convert = convert
+        self._max_entries = max_entries
+        # id(obj) -> (obj, deep copy or _UNSEEN, result)
+        self._entries: dict[int, tuple[Any, Any, Any]] = {}
+
+    def __call__(self, obj: Any) -> Any:
+        key = id(obj)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is obj:
+            snapshot = entry[1]
+            if snapshot is not _UNSEEN:
+                try:
+                    if (snapshot == obj) is True:
+                        return entry[2]
+                except Exception:
+                    pass
+            result = self._convert(obj)
+            try:
+                snapshot = copy.deepcopy(obj)
+            except Exception:
+                self._entries.pop(key, None)
+                return result
+            self._entries[key] = (obj, snapshot, result)
+            return result
+        result = self._convert(obj)
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()
+        self._entries[key] = (obj, _UNSEEN, None)
+        return result
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_UNSEEN = object()
+
+
+class _ConvertedMessage(dict[str, Any]):
+    """A cached message conversion (a dict), which also keeps its JSON once encoded."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        super().__init__(items)
+        self.json: str | None = None
+
+
+class _MessageList(list[Any]):
+    """A new list of (partly cached) converted messages: ``to_json`` reuses their JSON."""
+
+    __slots__ = ()
+
+
+def _converted_input_message(message: Any) -> _ConvertedMessage:
+    return _ConvertedMessage(input_message(message))
+
+
+def _converted_tool_definitions(tools: Any) -> _Converted:
+    return _Converted(tool_definitions(tools))
+
+
+# For the instrumentors' hot path only (results shared, read only): ``input_messages`` and
+# ``tool_definitions`` above build new values on every call. What they keep alive is bounded:
+# at most MESSAGE_CACHE_ENTRIES messages whose content is at most MAX_CACHED_CONTENT_CHARS
+# characters (with their conversion and its JSON, ~3 times that: under 25 MiB), and
+# TOOLS_CACHE_ENTRIES tool lists. Larger messages gain little (their conversion is a small part
+# of what recording them costs) and are converted on every call.
+MESSAGE_CACHE_ENTRIES = 256
+MAX_CACHED_CONTENT_CHARS = 32_768
+TOOLS_CACHE_ENTRIES = 64
+_message_cache = ConversionCache(_converted_input_message, max_entries=MESSAGE_CACHE_ENTRIES)
+_tools_cache = ConversionCache(_converted_tool_definitions, max_entries=TOOLS_CACHE_ENTRIES)
+
+
+def _cacheable(message: Any) -> bool:
+    """A plain dict message with short text content: a list content (images, audio, files:
+    base64 data) or a long text is never kept alive by the cache."""
+    if type(message) is not dict:
+        return False
+    content = message.get("content")
+    return content is None or (type(content) is str and len(content) <= MAX_CACHED_CONTENT_CHARS)
+
+
+def cached_input_messages(messages: Any) -> list[dict[str, Any]]:
+    """``input_messages`` with each message's conversion reused while the message is unchanged
+    (``ConversionCache``): plain dict messages with short text content (``_cacheable``). The
+    list is new; the messages in it are shared: read only.
+    """
+    if type(messages) is not list:
+        return input_messages(messages)
+    cached = _message_cache
+    return _MessageList(
+        cached(message) if _cacheable(message) else input_message(message) for message in messages
+    )
+
+
+def cached_tool_definitions(tools: Any) -> list[dict[str, Any]]:
+    """``tool_definitions`` of a tool list, reused (with its JSON) while the list is unchanged.
+    Shared: read only.
+    """
+    if type(tools) is not list:
+        return tool_definitions(tools)
+    result: list[dict[str, Any]] = _tools_cache(tools)
+    return result
 
 
 # --- usage and errors ----------------------------------------------------------------------

@@ -147,11 +147,17 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         # A generator, as the SDK's own ``__iter__``: leaving a ``for`` loop early (``break``)
         # closes this generator only, and the stream can still be read or closed afterwards.
         next_chunk, stream_span = self.__wrapped__.__next__, self._self_stream_span
+        seen = stream_span.chunk
         while True:
-            try:
-                chunk = _next_chunk(next_chunk, stream_span)
-            except StopIteration:
+            try:  # ``_next_chunk``, inline: this runs once per token
+                chunk = next_chunk()
+            except StopIteration as exc:
+                stream_span.stopped(exc)
                 return
+            except BaseException as exc:
+                stream_span.stopped(exc)
+                raise
+            seen(chunk)
             yield chunk
 
     def close(self) -> None:
@@ -218,6 +224,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
 
 
 _view = genai.fields_of  # chunks are the hot path: one view per part, then plain gets
+_view_kinds = genai._view_kinds  # how ``fields_of`` reads each type (the same dict object)
 
 
 class _ToolCall:
@@ -282,25 +289,31 @@ class ChatChunkAccumulator:
         self._keep_content = keep_content
         self._choices: dict[int, _Choice] = {}
         self._response: dict[str, Any] = {}
+        self._identified = False  # the response id is known
         self._usage: Any = None
 
     def add(self, chunk: Any) -> None:
-        data = _view(chunk)
-        if not self._response.get("id"):
-            # Every chunk repeats the response's identity: read it until it is known (Azure's
-            # first chunk carries an empty id and model, for its content-filter results).
-            for key in ("id", "model", "system_fingerprint", "service_tier"):
-                value = data.get(key)
-                if value is not None:
-                    self._response[key] = value
-            prompt_token_ids = data.get("prompt_token_ids")  # vLLM: first chunk only
-            if self._keep_content and prompt_token_ids is not None:
-                self._response["prompt_token_ids"] = prompt_token_ids
+        # Once per token: one view per part, plain gets, no per-chunk allocation. A pydantic
+        # chunk without extra fields (the usual) is read through its ``__dict__`` directly.
+        kinds = _view_kinds
+        if kinds.get(type(chunk)) == "pydantic" and not chunk.__pydantic_extra__:
+            data = chunk.__dict__
+        else:
+            data = _view(chunk)
+        if not self._identified:
+            self._identify(data)
         usage = data.get("usage")
         if usage is not None:  # with include_usage, every chunk but the last has usage: null
             self._usage = usage
-        for choice_object in data.get("choices") or ():
-            choice = _view(choice_object)
+        choices = data.get("choices")
+        if not choices:
+            return
+        keep_content = self._keep_content
+        for choice_object in choices:
+            if kinds.get(type(choice_object)) == "pydantic" and not choice_object.__pydantic_extra__:
+                choice = choice_object.__dict__
+            else:
+                choice = _view(choice_object)
             index = choice.get("index", 0)
             key = index if isinstance(index, int) else 0
             state = self._choices.get(key)
@@ -309,10 +322,28 @@ class ChatChunkAccumulator:
             finish = choice.get("finish_reason")
             if finish is not None:
                 state.finish_reason = finish
-            if self._keep_content:
-                self._add_delta(state, _view(choice.get("delta")))
+            if keep_content:
+                delta = choice.get("delta")
+                if delta is not None:
+                    if kinds.get(type(delta)) == "pydantic" and not delta.__pydantic_extra__:
+                        self._add_delta(state, delta.__dict__)
+                    else:
+                        self._add_delta(state, _view(delta))
             if choice.get("logprobs") is not None or choice.get("token_ids") is not None:
                 self._add_tokens(state, choice)
+
+    def _identify(self, data: Mapping[str, Any]) -> None:
+        # Every chunk repeats the response's identity: read it until it is known (Azure's first
+        # chunk carries an empty id and model, for its content-filter results).
+        response = self._response
+        for key in ("id", "model", "system_fingerprint", "service_tier"):
+            value = data.get(key)
+            if value is not None:
+                response[key] = value
+        prompt_token_ids = data.get("prompt_token_ids")  # vLLM: first chunk only
+        if self._keep_content and prompt_token_ids is not None:
+            response["prompt_token_ids"] = prompt_token_ids
+        self._identified = bool(response.get("id"))
 
     def _add_tokens(self, state: _Choice, choice: Mapping[str, Any]) -> None:
         # Logprobs hold no content and are kept in every capture mode; token strings and ids
@@ -338,7 +369,10 @@ class ChatChunkAccumulator:
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
             state.reasoning.append(reasoning)
-        for call_object in delta.get("tool_calls") or ():
+        tool_calls = delta.get("tool_calls")
+        if not tool_calls and delta.get("function_call") is None:
+            return  # the common delta: text only
+        for call_object in tool_calls or ():
             call = _view(call_object)
             index = call.get("index", 0)
             key = index if isinstance(index, int) else 0

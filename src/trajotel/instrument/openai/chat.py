@@ -52,8 +52,28 @@ def given(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if genai.is_given(value)}
 
 
+# The parameters ``request_attributes`` reads: a call with none of them records none.
+_REQUEST_PARAMS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "frequency_penalty",
+        "presence_penalty",
+        "seed",
+        "n",
+        "stop",
+        "max_completion_tokens",
+        "max_tokens",
+        "response_format",
+        "service_tier",
+    }
+)
+
+
 def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Request-parameter attributes of a ``chat.completions.create`` call."""
+    if _REQUEST_PARAMS.isdisjoint(kwargs):
+        return {}
     params = given(kwargs)
     return {
         **sampling_attributes(params),
@@ -74,9 +94,9 @@ class ChatApi(Api):
         return {**request_attributes(kwargs), sc.OPENAI_API_TYPE: "chat_completions"}
 
     def input_content(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        content: dict[str, Any] = {"input_messages": genai.input_messages(kwargs.get("messages"))}
+        content: dict[str, Any] = {"input_messages": genai.cached_input_messages(kwargs.get("messages"))}
         if genai.is_given(kwargs.get("tools")):
-            content["tool_definitions"] = genai.tool_definitions(kwargs.get("tools"))
+            content["tool_definitions"] = genai.cached_tool_definitions(kwargs.get("tools"))
         return content
 
     def response_attributes(self, response: Any) -> dict[str, Any]:

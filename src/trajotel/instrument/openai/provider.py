@@ -9,9 +9,11 @@ OpenAI API, and ``server.address`` says where it runs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import urlsplit
 
+from trajotel import semconv as sc
 from trajotel.instrument import genai
 
 OPENAI = "openai"
@@ -72,3 +74,35 @@ def provider_name(resource: Any) -> str:
 def _provider_of_url(base_url: Any) -> str:
     host = urlsplit(str(base_url)).hostname if base_url is not None else None
     return provider_from_host(host) or OPENAI
+
+
+def client_attributes(resource: Any) -> dict[str, Any]:
+    """``gen_ai.provider.name`` and ``server.*`` of a call through an SDK resource, per call.
+
+    Computed once per client class kind and base URL object (the SDK keeps the same URL object
+    until the client's ``base_url`` is set again): the result is shared, read only.
+    """
+    client = getattr(resource, "_client", None)
+    base_url = getattr(client, "base_url", None)
+    if genai.safe_call(_is_azure_class, type(client), default=False):
+        return _azure_url_attributes(base_url)
+    return _url_attributes(base_url)
+
+
+@functools.lru_cache(maxsize=64)
+def _is_azure_class(cls: type) -> bool:
+    import openai  # loaded already: the client is one of its objects
+
+    return issubclass(cls, (openai.AzureOpenAI, openai.AsyncAzureOpenAI))
+
+
+def _attributes_of_url(base_url: Any, provider: str | None = None) -> dict[str, Any]:
+    # Each part guarded on its own: a failing one loses only its own attributes.
+    name = provider or genai.safe_call(_provider_of_url, base_url) or OPENAI
+    attributes: dict[str, Any] = {sc.GEN_AI_PROVIDER_NAME: name}
+    attributes.update(genai.safe_call(genai.client_server_attributes, base_url, default={}) or {})
+    return attributes
+
+
+_url_attributes = genai.cached_by_identity(_attributes_of_url)
+_azure_url_attributes = genai.cached_by_identity(functools.partial(_attributes_of_url, provider=AZURE_OPENAI))

@@ -278,13 +278,13 @@ def _base_attributes(api: Api, instance: Any, kwargs: Mapping[str, Any]) -> dict
     own attributes.
     """
     model = kwargs.get("model")
+    client = genai.safe_call(provider.client_attributes, instance) or {}
     attributes = {
         sc.GEN_AI_OPERATION_NAME: api.operation,
-        sc.GEN_AI_PROVIDER_NAME: genai.safe_call(provider.provider_name, instance) or provider.OPENAI,
+        sc.GEN_AI_PROVIDER_NAME: client.get(sc.GEN_AI_PROVIDER_NAME) or provider.OPENAI,
         sc.GEN_AI_REQUEST_MODEL: model if isinstance(model, str) else None,
     }
-    base_url = genai.safe_call(genai.client_base_url, instance)
-    attributes.update(genai.safe_call(genai.client_server_attributes, base_url, default={}) or {})
+    attributes.update(client)  # server.* (the provider is in place already)
     return attributes
 
 
