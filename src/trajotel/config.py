@@ -55,7 +55,9 @@ class SpoolConfig:
 @dataclass
 class WriterConfig:
     batch_rows: int = 20_000
-    flush_interval_s: float = 0.25
+    # A batch waits at most this long for more records: every stored span waits it (latency to
+    # a queryable trajectory), a shorter wait means smaller, more frequent inserts under load.
+    flush_interval_s: float = 0.1
     workers: int = 0  # processes preparing spooled spans; 0 = one per CPU core
 
 
@@ -66,7 +68,7 @@ class AssembleConfig:
     idle_timeout_s: float = 5.0
     # An agent run (its invoke_agent root span arrived: the run is over) is complete once nothing
     # arrived for this long. Spans arriving later still make a newer version.
-    agent_root_grace_s: float = 0.5
+    agent_root_grace_s: float = 0.2
     # A trace whose root span never arrives (its parent is missing) is complete this long after
     # its last span: the spans it has still make a trajectory.
     orphan_timeout_s: float = 60.0

@@ -302,6 +302,7 @@ class StoreWriter:
                     continue
 
     def _insert_loop(self) -> None:
+        self.store.prefer_current_thread()  # storing acknowledged spans goes before readers
         backoff = 0.5
         while not (self._stop_event.is_set() and self._queue.empty()):
             try:

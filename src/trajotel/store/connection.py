@@ -80,14 +80,69 @@ def _holder_of(path: Path) -> str:
     return "another process"
 
 
+class _PriorityLock:
+    """A reentrant lock that threads marked urgent take before the ordinary threads waiting for it.
+
+    Every store call takes turns on one lock. The collector's ingest and assembly threads mark
+    themselves urgent (``Store.prefer_current_thread``): a trajectory's latency is their queries
+    one after another, and with the enrichment worker's readers and HTTP requests queued too,
+    each of them would wait for all of those. An ordinary thread still gets the lock whenever no
+    urgent one is waiting (between an urgent thread's calls), so none starves; a call already
+    running is never interrupted."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._urgent_waiting = 0
+        self._local = threading.local()
+
+    def prefer_current_thread(self) -> None:
+        self._local.urgent = True
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if getattr(self._local, "urgent", False):
+                self._urgent_waiting += 1
+                try:
+                    while self._owner is not None:
+                        self._cond.wait()
+                finally:
+                    self._urgent_waiting -= 1
+            else:
+                while self._owner is not None or self._urgent_waiting:
+                    self._cond.wait()
+            self._owner, self._depth = me, 1
+
+    def release(self) -> None:
+        with self._cond:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("release of a store lock this thread does not hold")
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class Store:
-    """The only object that talks to ClickHouse. Thread-safe: calls are serialized."""
+    """The only object that talks to ClickHouse. Thread-safe: calls are serialized (threads
+    marked with ``prefer_current_thread`` first)."""
 
     def __init__(self, client: Client, url: StoreUrl, database: str) -> None:
         self._client = client
         self.url = url
         self.database = database
-        self._lock = threading.RLock()
+        self._lock = _PriorityLock()
         self._chdb: Any = None  # a direct chdb handle for fast inserts into the embedded store
 
     # --- opening ---------------------------------------------------------------
@@ -126,6 +181,11 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def prefer_current_thread(self) -> None:
+        """This thread's calls go before those of unmarked threads waiting for the store (the
+        collector's ingest and assembly: what a trajectory's latency is made of)."""
+        self._lock.prefer_current_thread()
 
     # --- statements ------------------------------------------------------------
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:

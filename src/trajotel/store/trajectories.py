@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import copy
 from typing import Any, NamedTuple
 
@@ -343,14 +343,19 @@ def message_hash(message: Message) -> tuple[str, str]:
     return content_hash(text), text
 
 
-def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[int, tuple[str, str]]) -> dict[str, Any]:
+def _turn_row(
+    trajectory: Trajectory,
+    turn: Turn,
+    hashes: dict[int, tuple[str, str]],
+    hash_of: Callable[[Message], tuple[str, str]],
+) -> dict[str, Any]:
     def refs(messages: list[Message]) -> list[str]:
         # Turns share their history's Message objects: hash each object once, not once per turn.
         out = []
         for m in messages:
             found = hashes.get(id(m))
             if found is None:
-                found = hashes[id(m)] = message_hash(m)
+                found = hashes[id(m)] = hash_of(m)
             out.append(found[0])
         return out
 
@@ -392,11 +397,15 @@ def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[int, tuple[str, s
 
 
 def write_trajectories(
-    store: Store, items: Sequence[tuple[Trajectory, str]], known_hashes: set[tuple[str, str]]
+    store: Store,
+    items: Sequence[tuple[Trajectory, str]],
+    known_hashes: set[tuple[str, str]],
+    hash_of: Callable[[Message], tuple[str, str]] = message_hash,
 ) -> None:
     """Write trajectory versions (trajectory, fingerprint), one insert per table for all of them.
 
-    ``known_hashes`` are the (tenant, hash) bodies already in message_contents. Turns are written
+    ``known_hashes`` are the (tenant, hash) bodies already in message_contents. ``hash_of``:
+    ``message_hash``, or one that remembers it (the assembler's message cache). Turns are written
     before trajectory rows, so a reader never sees a version whose turns are missing."""
     if not items:
         return
@@ -404,7 +413,7 @@ def write_trajectories(
     turn_rows = []
     for trajectory, _ in items:
         hashes: dict[int, tuple[str, str]] = {}
-        turn_rows.extend(_turn_row(trajectory, turn, hashes) for turn in trajectory.turns)
+        turn_rows.extend(_turn_row(trajectory, turn, hashes, hash_of) for turn in trajectory.turns)
         for digest, text in hashes.values():
             if (trajectory.tenant, digest) not in known_hashes:
                 contents[trajectory.tenant, digest] = text
