@@ -17,15 +17,13 @@ Prints, per peer, its python and the ``opentelemetry-instrument`` command line p
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import subprocess
 import sys
-import sysconfig
-import venv
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from trajotel.testing import overlay_venv
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -69,65 +67,9 @@ PEERS = {
 }
 
 
-def _site_packages(prefix: Path) -> Path:
-    relative = Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
-    return prefix / relative
-
-
-def _constraints() -> str:
-    """The project venv's exact versions: a peer's install may add packages, never change one."""
-    frozen = subprocess.run(
-        [sys.executable, "-m", "pip", "list", "--format=freeze", "--exclude-editable"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return "".join(line + "\n" for line in frozen.splitlines() if "==" in line)
-
-
-def python_of(peer: Peer) -> Path:
-    return PEERS_DIR / peer.name / "bin" / "python"
-
-
 def ensure(peer: Peer) -> Path:
     """Create or refresh the peer's overlay venv; return its python. Idempotent."""
-    if sys.prefix == sys.base_prefix:
-        raise SystemExit("run bench/peers.py with the project venv's python (.venv/bin/python)")
-    target = PEERS_DIR / peer.name
-    constraints = _constraints()
-    requirements = (BENCH / peer.requirements).read_text()
-    stamp_value = hashlib.sha256((sys.prefix + constraints + requirements).encode()).hexdigest()
-    stamp = target / ".installed"
-    if stamp.exists() and stamp.read_text() == stamp_value and python_of(peer).exists():
-        return python_of(peer)
-    venv.EnvBuilder(clear=True, with_pip=False).create(target)
-    # An ``import`` line in a .pth runs at startup; addsitedir also processes the project venv's
-    # own .pth files (the editable install of trajotel).
-    main_site = Path(sysconfig.get_path("purelib"))
-    (_site_packages(target) / "_project_venv.pth").write_text(
-        f"import site; site.addsitedir({str(main_site)!r})\n"
-    )
-    constraints_file = target / "constraints.txt"
-    constraints_file.write_text(constraints)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python_of(peer)),
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-c",
-            str(constraints_file),
-            "-r",
-            str(BENCH / peer.requirements),
-        ],
-        check=True,
-    )
-    stamp.write_text(stamp_value)
-    return python_of(peer)
+    return overlay_venv.ensure(PEERS_DIR / peer.name, BENCH / peer.requirements)
 
 
 def instrument_command(python: Path) -> list[str]:

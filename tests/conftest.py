@@ -18,8 +18,8 @@ def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
 
 
-@pytest.fixture
-def store(store_root: Path) -> Iterator[Store]:
+def _scratch_store(store_root: Path) -> Iterator[Store]:
+    """A store in a database of its own in the session's chdb directory, dropped afterwards."""
     opened = Store.open(f"chdb://{store_root}", database=f"t_{uuid.uuid4().hex[:12]}")
     try:
         yield opened
@@ -28,3 +28,14 @@ def store(store_root: Path) -> Iterator[Store]:
             opened.command(f"DROP DATABASE IF EXISTS {opened.database}")
         finally:
             opened.close()
+
+
+@pytest.fixture
+def store(store_root: Path) -> Iterator[Store]:
+    yield from _scratch_store(store_root)
+
+
+@pytest.fixture
+def other_store(store_root: Path) -> Iterator[Store]:
+    """A second, empty store in the same process (same chdb directory, its own database)."""
+    yield from _scratch_store(store_root)

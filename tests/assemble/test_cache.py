@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -25,12 +23,11 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.sdk.trace import ReadableSpan
 
 from trajotel import semconv as sc
-from trajotel.assemble import cache as cache_module
-from trajotel.assemble.model import Message, Trajectory
+from trajotel.assemble.model import Trajectory
 from trajotel.assemble.worker import AssemblyWorker
 from trajotel.store import Store
 from trajotel.store.edits import delete_trajectory
-from trajotel.store.trajectories import load_contents, load_trace_spans, message_hash, read_trajectory
+from trajotel.store.trajectories import load_contents, load_trace_spans, read_trajectory
 
 from tests.collector.test_content_events import record_loop
 from tests.support.generated_runs import AgentPlan, Run, ToolPlan, TurnPlan, record, runs
@@ -210,62 +207,3 @@ def test_purged_spans_do_not_come_back_from_the_cache(store: Store, tmp_path: Pa
     ).rows
     assert [tuple(r) for r in rows] == [(1, 1)]
     pipeline.close()
-
-
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(run=runs())
-def test_message_hashes_kept_across_passes_build_the_same_trajectories(
-    store: Store, tmp_path: Path, run: Run
-) -> None:
-    """Running versions, then the complete one, with message hashes kept across passes (few:
-    dropped too) and without: the same trajectories; every kept hash is the message's."""
-    spans = record(run)
-    kept = Pipeline(store, tmp_path, message_hashes=8)
-    kept.send(spans, size=3)
-    kept.assemble(idle=True)
-    cache = kept.worker.message_cache
-    assert len(cache._recent) <= 4  # after a pass: more than half the bound, the older is dropped
-    off = Pipeline(store, tmp_path, message_hashes=0)
-    off.send(spans, size=3)
-    off.assemble(idle=True)
-    assert len(off.worker.message_cache) == 0 and off.worker.message_cache.hits == 0
-    assert kept.trajectories() == off.trajectories()
-    for key, value in (cache._older | cache._recent).items():
-        tenant, digest = key.split("\0")
-        body = kept.worker.content_cache.body_of((tenant, digest))
-        assert body is not None
-        hashed, _, text = value.partition("\0")
-        assert (hashed, text or body) == message_hash(Message.from_semconv(json.loads(body)))
-    kept.close()
-    off.close()
-
-
-def test_a_rebuilt_trajectory_hashes_only_its_new_messages(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    hashes: list[int] = []
-    rehash = cache_module.message_hash
-
-    def counted_hash(message: Message) -> tuple[str, str]:
-        hashes.append(1)
-        return rehash(message)
-
-    monkeypatch.setattr(cache_module, "message_hash", counted_hash)
-    spans = _runs_of_two_agents()
-    counts = {}
-    for kept in (0, 10_000):
-        hashes.clear()
-        pipeline = Pipeline(store, tmp_path, message_hashes=kept)
-        pipeline.send(spans, size=2)
-        pipeline.assemble(idle=True)
-        counts[kept] = (len(hashes), pipeline.worker.assembled, pipeline.worker.message_cache.hits)
-        distinct = len(pipeline.worker.content_cache.hashes())
-        stored = pipeline.trajectories()
-        pipeline.close()
-    (hashed_off, versions_off, _), (hashed_on, versions_on, hits) = counts[0], counts[10_000]
-    assert versions_on == versions_off > 4  # rebuilt several times
-    # Kept: each distinct body hashed once (system prompts and tool definitions are not
-    # messages); without: again at every version.
-    assert hashed_on <= distinct < hashed_off / 2
-    assert hits >= hashed_off - hashed_on
-    assert all(t.turns for t in stored.values())

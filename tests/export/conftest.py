@@ -3,11 +3,7 @@ way the assembler writes them, their feedback through the feedback store."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Iterator
-from pathlib import Path
-
-import pytest
+from collections.abc import Iterable
 
 from trajotel.assemble.model import Trajectory
 from trajotel.store import Store
@@ -22,16 +18,3 @@ def fill(store: Store, trajectories: Iterable[Trajectory]) -> list[Trajectory]:
     for tenant in {t.tenant for t in items}:
         write_feedback(store, tenant, [f for t in items if t.tenant == tenant for f in t.feedback])
     return items
-
-
-@pytest.fixture
-def other_store(store_root: Path) -> Iterator[Store]:
-    """A second, empty store in the same process (same chdb directory, its own database)."""
-    opened = Store.open(f"chdb://{store_root}", database=f"t_{uuid.uuid4().hex[:12]}")
-    try:
-        yield opened
-    finally:
-        try:
-            opened.command(f"DROP DATABASE IF EXISTS {opened.database}")
-        finally:
-            opened.close()

@@ -9,7 +9,6 @@ byte-identical."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,44 +24,6 @@ from trajotel.testing.fake_llm import FakeLLMServer
 from tests.support.agent_runs import COLLECTOR_ENV, OPENTELEMETRY_INSTRUMENT, agent_env, run_agent, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class ConfiguredCollector(CollectorProcess):
-    """A collector process started with ``--config FILE``."""
-
-    def __init__(self, data_dir: Path, config: Path) -> None:
-        super().__init__(data_dir, env=COLLECTOR_ENV)
-        self.config = config
-
-    def start(self, timeout_s: float = 60.0) -> CollectorProcess:
-        command = [
-            sys.executable,
-            "-m",
-            "trajotel",
-            "collector",
-            "--config",
-            str(self.config),
-            "--data",
-            str(self.data_dir),
-            "--grpc-port",
-            str(self.grpc_port),
-            "--http-port",
-            str(self.http_port),
-        ]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log()}")
-            if (self.data_dir / "collector.json").exists() and self._healthy():
-                return self
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"collector did not start:\n{self.log()}")
 
 
 def _agent(collector: CollectorProcess, fake: FakeLLMServer) -> None:
@@ -96,7 +57,7 @@ def test_scheduled_export_and_canonical_round_trip_of_real_runs(tmp_path: Path) 
     )
     data = tmp_path / "data"
     runs = data / "exports" / "runs"  # a relative --out of a schedule lives under <data_dir>/exports
-    collector = ConfiguredCollector(data, config)
+    collector = CollectorProcess(data, env=COLLECTOR_ENV, args=["--config", str(config)])
     with FakeLLMServer() as fake, collector:
         _agent(collector, fake)
         first = wait_for(lambda: _runs(runs), what="the first scheduled run")

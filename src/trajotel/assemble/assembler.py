@@ -13,7 +13,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from trajotel import semconv as sc
 from trajotel.assemble.duplicates import merge_duplicate_calls
@@ -22,16 +22,6 @@ from trajotel.assemble.outcome import outcome
 from trajotel.normalize.values import json_or_text
 
 SpanRow = Mapping[str, Any]
-
-
-class ParsedMessages(Protocol):
-    """Messages parsed from content bodies, by content hash (a ``dict``, or what one assembly
-    pass shares among the trajectories it builds: ``trajotel.assemble.cache.MessageCache``). The
-    messages are shared, never modified."""
-
-    def get(self, content_hash: str, /) -> Message | None: ...
-
-    def __setitem__(self, content_hash: str, message: Message, /) -> None: ...
 
 
 def _int(value: Any) -> int | None:
@@ -93,7 +83,9 @@ def _usage(span: SpanRow) -> Usage:
     )
 
 
-def _messages(hashes: Iterable[str], contents: Mapping[str, str], parsed: ParsedMessages) -> list[Message]:
+def _messages(
+    hashes: Iterable[str], contents: Mapping[str, str], parsed: dict[str, Message]
+) -> list[Message]:
     """Messages by hash; ``parsed`` shares one (immutable) Message per hash across turns."""
     out = []
     for h in hashes:
@@ -105,12 +97,13 @@ def _messages(hashes: Iterable[str], contents: Mapping[str, str], parsed: Parsed
                 # was edited by hand. Keep the turn's shape and say what is missing.
                 message = Message(role="unknown", parts=[Part(type="missing_content", content=h)])
             else:
-                message = parsed[h] = Message.from_semconv(json.loads(text))
+                message = Message.from_semconv(json.loads(text))
+            parsed[h] = message
         out.append(message)
     return out
 
 
-def _turn(index: int, span: SpanRow, contents: Mapping[str, str], parsed: ParsedMessages) -> Turn:
+def _turn(index: int, span: SpanRow, contents: Mapping[str, str], parsed: dict[str, Message]) -> Turn:
     output = _messages(span["OutputMessageHashes"], contents, parsed)
     calls = [
         ToolCall(id=part.id or "", name=part.name or "", arguments=part.arguments)
@@ -205,19 +198,16 @@ def assemble_spans(
     trajectory_id: str | None = None,
     version: int = 0,
     assembled_at_ns: int = 0,
-    parsed: ParsedMessages | None = None,
 ) -> Trajectory | None:
     """Build one trajectory from the spans of its traces (its id: ``trajectory_id``, else the
-    earliest trace's id), or None when there are no GenAI spans. ``parsed``: messages already
-    parsed from ``contents`` by hash, shared with the trajectory (which must not modify them);
-    the ones parsed here are added."""
+    earliest trace's id), or None when there are no GenAI spans."""
     ordered = _dedupe(spans)
     inference = merge_duplicate_calls(ordered)
     genai = [s for s in ordered if s["Operation"]]
     if not genai:
         return None
     root = _root(ordered)
-    parsed = {} if parsed is None else parsed
+    parsed: dict[str, Message] = {}
     turns = [_turn(i, span, contents, parsed) for i, span in enumerate(inference)]
     _attach_tool_spans(turns, [s for s in ordered if s["Operation"] == sc.OP_EXECUTE_TOOL])
     _infer_results_from_next_input(turns)

@@ -31,13 +31,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from trajotel.assemble.linking import MessageIdentities, message_identity
-from trajotel.assemble.model import Message
 from trajotel.store import Store
 from trajotel.store.trajectories import (
     TraceKey,
     load_contents,
     load_trace_spans,
-    message_hash,
     span_row_from_insert,
     stored_span_ids,
 )
@@ -94,13 +92,7 @@ class SpanCache:
             if key in self._traces or wanted(key):
                 row = span_row_from_insert(record)
                 parsed.append((key, row["SpanId"] if row else "", _marshalled(row)))
-        with self._lock:
-            for key, span_id, blob in parsed:
-                if blob is None:
-                    self._drop(key)
-                else:
-                    self._put(key, span_id, blob)
-            self._evict()
+        self._keep(parsed)
 
     def load(self, store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, list[SpanRow]]:
         """What ``load_trace_spans(store, keys)`` gives: cached traces the store confirms, the
@@ -133,15 +125,20 @@ class SpanCache:
         if self.max_bytes > 0 and loaded:
             # Rows carrying log-event content may be among them (events can arrive between
             # the check and the read): the next check sends such a trace to the store again.
-            kept = [(key, row["SpanId"], _marshalled(row)) for key, rows in loaded.items() for row in rows]
-            with self._lock:
-                for key, span_id, blob in kept:
-                    if blob is None:
-                        self._drop(key)
-                    else:
-                        self._put(key, span_id, blob)
-                self._evict()
+            self._keep(
+                [(key, row["SpanId"], _marshalled(row)) for key, rows in loaded.items() for row in rows]
+            )
         return out
+
+    def _keep(self, rows: Iterable[tuple[TraceKey, str, bytes | None]]) -> None:
+        """Cache (trace, span id, marshalled row)s; a row with no exact form (None) drops its trace."""
+        with self._lock:
+            for key, span_id, blob in rows:
+                if blob is None:
+                    self._drop(key)
+                else:
+                    self._put(key, span_id, blob)
+            self._evict()
 
     def _put(self, key: TraceKey, span_id: str, blob: bytes) -> None:
         spans = self._traces.get(key)
@@ -276,84 +273,3 @@ class _RememberedIdentities(MessageIdentities):
                 self.tenant, content_hash, self.contents.get(content_hash)
             )
         return found
-
-
-class MessageCache:
-    """Messages parsed from content bodies and their ``message_hash``, for the assembly passes.
-
-    In a pass, one parsed (immutable) Message per (tenant, content hash) is shared by every
-    trajectory the pass builds. Across passes only each message's hash is kept, by content hash:
-    a trajectory rebuilt (running, then complete; a flat loop as calls arrive) re-serializes and
-    re-hashes none of the messages it had. Parsed messages are not kept across passes: they are
-    objects the garbage collector walks (kept, they cost more collection time than parsing them
-    again saved), while the hashes are strings in plain dictionaries, which it skips. At most
-    about ``max_hashes`` hashes (0: none kept), the oldest half dropped at once.
-
-    Used by the assembly thread only: ``tenant(t, contents)`` for ``assemble_spans``'s
-    ``parsed``, then ``message_hash`` for ``write_trajectories``, then ``end_pass``."""
-
-    def __init__(self, max_hashes: int) -> None:
-        self.max_hashes = max_hashes
-        # "tenant\0content hash" -> the message's hash, or "hash\0text" when the message
-        # serializes to other text than the body it was parsed from.
-        self._recent: dict[str, str] = {}
-        self._older: dict[str, str] = {}
-        self._parsed: dict[tuple[str, str], Message] = {}  # this pass
-        self._used: dict[int, tuple[Message, str, str, str | None]] = {}  # id -> (m, key, hash, body)
-        self.hits = 0  # hashes taken from an earlier pass
-        self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._recent) + len(self._older)
-
-    def tenant(self, tenant: str, contents: Mapping[str, str]) -> _TenantMessages:
-        """What ``assemble_spans`` takes as ``parsed`` for one tenant's ``contents``."""
-        return _TenantMessages(self, tenant, contents)
-
-    def message_hash(self, message: Message) -> tuple[str, str]:
-        """``message_hash(message)``, computed once per content body while it is remembered."""
-        used = self._used.get(id(message))
-        if used is None or used[0] is not message:
-            return message_hash(message)
-        _, key, digest, body = used
-        found = self._recent.get(key)
-        if found is None:
-            found = self._older.get(key)
-            if found is not None and self.max_hashes > 0:
-                self._recent[key] = found
-        if found is not None:
-            self.hits += 1
-            hashed, _, text = found.partition("\0")
-            return (hashed, text) if text or body is None else (hashed, body)
-        self.misses += 1
-        hashed, text = message_hash(message)
-        if self.max_hashes > 0:
-            self._recent[key] = hashed if hashed == digest and body is not None else f"{hashed}\0{text}"
-        return hashed, text
-
-    def end_pass(self) -> None:
-        self._parsed.clear()
-        self._used.clear()
-        if len(self._recent) > self.max_hashes // 2:
-            self._older, self._recent = self._recent, {}
-
-
-class _TenantMessages:
-    """One tenant's messages in a ``MessageCache``: what ``assemble_spans`` takes as ``parsed``."""
-
-    __slots__ = ("cache", "contents", "tenant_id")
-
-    def __init__(self, cache: MessageCache, tenant: str, contents: Mapping[str, str]) -> None:
-        self.cache = cache
-        self.tenant_id = tenant
-        self.contents = contents
-
-    def get(self, content_hash: str, /) -> Message | None:
-        return self.cache._parsed.get((self.tenant_id, content_hash))
-
-    def __setitem__(self, content_hash: str, message: Message, /) -> None:
-        cache = self.cache
-        cache._parsed[self.tenant_id, content_hash] = message
-        # The pass holds the message until end_pass: its id stays its own.
-        key = f"{self.tenant_id}\0{content_hash}"
-        cache._used[id(message)] = (message, key, content_hash, self.contents.get(content_hash))

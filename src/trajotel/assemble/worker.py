@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trajotel.assemble.assembler import assemble_spans, input_fingerprint
-from trajotel.assemble.cache import ContentCache, MessageCache, SpanCache
+from trajotel.assemble.cache import ContentCache, SpanCache
 from trajotel.assemble.linking import MessageIdentities, TraceLinks, group_traces, link_trace
 from trajotel.assemble.model import Trajectory
 from trajotel.assemble.subagents import split_subagents
@@ -65,9 +65,6 @@ _WRITTEN_LINKS_CAPACITY = 100_000
 STALE_REFRESHES = 5
 BUSY_WINDOW_S = 5.0
 BUSY_SHARE = 0.5
-# Message hashes kept across passes (~250 bytes each). At 1,000 spans/s a run's messages are
-# needed again within seconds: ~2,000 new ones a second.
-MESSAGE_HASHES = 100_000
 
 
 def _worth_a_version(previous: StoredVersion | None, fingerprint: str, status: str) -> bool:
@@ -155,7 +152,6 @@ class AssemblyWorker(threading.Thread):
         ingest_busy: Callable[[], bool] | None = None,
         span_cache_bytes: int = 64 * 2**20,
         content_cache_bytes: int = 64 * 2**20,
-        message_hashes: int = MESSAGE_HASHES,
     ) -> None:
         super().__init__(name="trajotel-assembler", daemon=True)
         self.store = store
@@ -172,9 +168,6 @@ class AssemblyWorker(threading.Thread):
         # What the writer stored, so passes read from the store only what they have not seen.
         self.span_cache = SpanCache(span_cache_bytes)
         self.content_cache = ContentCache(content_cache_bytes)
-        # Messages parsed in a pass, and their hashes across passes: a rebuilt trajectory hashes
-        # only its new messages.
-        self.message_cache = MessageCache(message_hashes)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop_event = threading.Event()
@@ -259,8 +252,6 @@ class AssemblyWorker(threading.Thread):
             "content_cache_bytes": contents.bytes,
             "versions": self.assembled,
             "versions_running": self.versions_running,
-            "message_cache_hits": self.message_cache.hits,
-            "message_cache_misses": self.message_cache.misses,
         }
 
     def run(self) -> None:
@@ -357,12 +348,7 @@ class AssemblyWorker(threading.Thread):
         """Assemble the trajectories of the given traces (value: idle long enough to be
         complete; ``orphans_expired``: root-less traces quiet for ``orphan_timeout_s``, complete
         without their root). Returns the keys that are done until new spans arrive."""
-        try:
-            return self._assemble(due, orphans_expired or set())
-        finally:
-            self.message_cache.end_pass()
-
-    def _assemble(self, due: dict[TraceKey, bool], orphans_expired: set[TraceKey]) -> list[TraceKey]:
+        orphans_expired = orphans_expired or set()
         candidates = _Candidates(self.store, self.span_cache, self.content_cache)
         candidates.add(set(due))
         previous = candidates.expand()
@@ -397,13 +383,7 @@ class AssemblyWorker(threading.Thread):
             if not _worth_a_version(stored, fingerprint, "complete" if complete else "running"):
                 continue
             contents = candidates.contents.get(key[0], {})
-            trajectory = assemble_spans(
-                spans,
-                contents,
-                complete=complete,
-                trajectory_id=key[1],
-                parsed=self.message_cache.tenant(key[0], contents),
-            )
+            trajectory = assemble_spans(spans, contents, complete=complete, trajectory_id=key[1])
             if trajectory is not None:
                 trajectory.parent_trajectory_id = parent
                 trajectory.version = (stored.version if stored else 0) + 1
@@ -415,7 +395,7 @@ class AssemblyWorker(threading.Thread):
         write_memberships(self.store, moved, now_ns)
         retired = [k for k in previous if k not in components and k in versions and not versions[k].deleted]
         write_tombstones(self.store, retired, now_ns)
-        write_trajectories(self.store, writes, candidates.known_hashes, self.message_cache.message_hash)
+        write_trajectories(self.store, writes, candidates.known_hashes)
         self._write_links(candidates.links.values())
         self.assembled += len(writes)
         self.versions_running += sum(1 for t, _ in writes if t.status == "running")

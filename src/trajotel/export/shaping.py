@@ -169,6 +169,28 @@ def examples(trajectory: Trajectory, options: ExportOptions) -> list[Conversatio
     return conversations(trajectory, options)
 
 
+def each_trajectory(
+    items: Sequence[Trajectory], build: Callable[[Trajectory], dict[str, Any] | None]
+) -> Iterator[dict[str, Any]]:
+    """``build``'s record for every trajectory; one the format cannot express
+    (``Unexpressible``) or that ``build`` declines (None) is left out."""
+    for trajectory in items:
+        record = expressed(trajectory, build, trajectory)
+        if record is not None:
+            yield record
+
+
+def each_pair(
+    group: Sequence[Trajectory], build: Callable[[Trajectory, Trajectory], dict[str, Any] | None]
+) -> Iterator[dict[str, Any]]:
+    """``build``'s record for every (preferred, rejected) pair of ``preference_pairs``; a pair
+    the format cannot express or that ``build`` declines is left out."""
+    for chosen, rejected in preference_pairs(group):
+        record = expressed(chosen, build, chosen, rejected)
+        if record is not None:
+            yield record
+
+
 def each_example(
     items: Sequence[Trajectory],
     options: ExportOptions,

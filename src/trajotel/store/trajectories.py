@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from copy import copy
 from typing import Any, NamedTuple
 
@@ -68,6 +68,13 @@ def _event_content(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+# A `logs` row that carries GenAI content of a span (``trajotel.normalize.events``).
+_SPAN_EVENT_CONTENT = (
+    "SpanId != '' AND (notEmpty(InputMessageHashes) OR notEmpty(OutputMessageHashes) "
+    "OR SystemInstructionsHash != '' OR ToolDefinitionsHash != '')"
+)
+
+
 def load_event_content(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, dict[str, dict[str, Any]]]:
     """GenAI content that arrived as log events, per trace and span id (see
     ``trajotel.normalize.events``). Re-sent events are counted once."""
@@ -76,10 +83,8 @@ def load_event_content(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey,
         result = store.query(
             "SELECT TraceId, SpanId, EventName, InputMessageHashes, OutputMessageHashes, "
             "SystemInstructionsHash, ToolDefinitionsHash FROM logs "
-            "WHERE Tenant = {tenant:String} AND TraceId IN {traces:Array(String)} AND SpanId != '' "
-            "AND (notEmpty(InputMessageHashes) OR notEmpty(OutputMessageHashes) "
-            "OR SystemInstructionsHash != '' OR ToolDefinitionsHash != '') "
-            "ORDER BY TraceId, SpanId, Timestamp "
+            "WHERE Tenant = {tenant:String} AND TraceId IN {traces:Array(String)} "
+            f"AND {_SPAN_EVENT_CONTENT} ORDER BY TraceId, SpanId, Timestamp "
             f"LIMIT 1 BY TraceId, SpanId, Timestamp, EventName, {', '.join(_CONTENT_COLUMNS)}",
             {"tenant": tenant, "traces": traces},
         )
@@ -191,9 +196,7 @@ def stored_span_ids(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, fr
             "AND TraceId IN {traces:Array(String)} GROUP BY TraceId "
             "UNION ALL "
             "SELECT DISTINCT TraceId, CAST([] AS Array(String)), 1 FROM logs WHERE Tenant = {tenant:String} "
-            "AND TraceId IN {traces:Array(String)} AND SpanId != '' "
-            "AND (notEmpty(InputMessageHashes) OR notEmpty(OutputMessageHashes) "
-            "OR SystemInstructionsHash != '' OR ToolDefinitionsHash != '')",
+            f"AND TraceId IN {{traces:Array(String)}} AND {_SPAN_EVENT_CONTENT}",
             {"tenant": tenant, "traces": traces},
         )
         events = set()
@@ -343,19 +346,14 @@ def message_hash(message: Message) -> tuple[str, str]:
     return content_hash(text), text
 
 
-def _turn_row(
-    trajectory: Trajectory,
-    turn: Turn,
-    hashes: dict[int, tuple[str, str]],
-    hash_of: Callable[[Message], tuple[str, str]],
-) -> dict[str, Any]:
+def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[int, tuple[str, str]]) -> dict[str, Any]:
     def refs(messages: list[Message]) -> list[str]:
         # Turns share their history's Message objects: hash each object once, not once per turn.
         out = []
         for m in messages:
             found = hashes.get(id(m))
             if found is None:
-                found = hashes[id(m)] = hash_of(m)
+                found = hashes[id(m)] = message_hash(m)
             out.append(found[0])
         return out
 
@@ -397,15 +395,11 @@ def _turn_row(
 
 
 def write_trajectories(
-    store: Store,
-    items: Sequence[tuple[Trajectory, str]],
-    known_hashes: set[tuple[str, str]],
-    hash_of: Callable[[Message], tuple[str, str]] = message_hash,
+    store: Store, items: Sequence[tuple[Trajectory, str]], known_hashes: set[tuple[str, str]]
 ) -> None:
     """Write trajectory versions (trajectory, fingerprint), one insert per table for all of them.
 
-    ``known_hashes`` are the (tenant, hash) bodies already in message_contents. ``hash_of``:
-    ``message_hash``, or one that remembers it (the assembler's message cache). Turns are written
+    ``known_hashes`` are the (tenant, hash) bodies already in message_contents. Turns are written
     before trajectory rows, so a reader never sees a version whose turns are missing."""
     if not items:
         return
@@ -413,7 +407,7 @@ def write_trajectories(
     turn_rows = []
     for trajectory, _ in items:
         hashes: dict[int, tuple[str, str]] = {}
-        turn_rows.extend(_turn_row(trajectory, turn, hashes, hash_of) for turn in trajectory.turns)
+        turn_rows.extend(_turn_row(trajectory, turn, hashes) for turn in trajectory.turns)
         for digest, text in hashes.values():
             if (trajectory.tenant, digest) not in known_hashes:
                 contents[trajectory.tenant, digest] = text

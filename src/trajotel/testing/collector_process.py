@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,19 @@ def free_port() -> int:
 
 
 class CollectorProcess:
-    """``trajotel collector --data DIR`` on free ports; ``env`` adds TRAJOTEL_* settings."""
+    """``trajotel collector --data DIR`` on free ports; ``env`` adds TRAJOTEL_* settings, ``args``
+    more command-line options (e.g. ``["--config", FILE]``)."""
 
     def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, log_path: Path | None = None
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         self.env = env or {}
+        self.args = list(args)
         self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}-collector.log"
         self.grpc_port = free_port()
         self.http_port = free_port()
@@ -53,6 +60,7 @@ class CollectorProcess:
             str(self.grpc_port),
             "--http-port",
             str(self.http_port),
+            *self.args,
         ]
         env = {**os.environ, **self.env}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,9 @@ eval-protocol pins litellm 1.105, ART wants litellm <= 1.82), and some pull torc
 installed with ``--no-deps``. So each lives in ``.venv/consumers/NAME``:
 
 * *overlay* consumers (``hf``, ``art``) see the project's venv through a ``.pth`` file, as
-  bench/peers.py does, and are installed with the project's exact versions as constraints (they
-  may add packages, never change one): small and quick to build;
+  bench/peers.py's do (``trajotel.testing.overlay_venv``), and are installed with the
+  project's exact versions as constraints (they may add packages, never change one): small and
+  quick to build;
 * *standalone* ones (``agentlightning``, ``eval-protocol``), whose pins contradict the
   project's, get a venv of their own; the validators they run import nothing from trajotel.
 
@@ -20,21 +21,18 @@ consumer that cannot be built raises: the tests that need it fail, they are not 
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import os
 import subprocess
 import sys
-import sysconfig
-import venv
 from dataclasses import dataclass
 from pathlib import Path
+
+from trajotel.testing import overlay_venv
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 VENVS = REPO / ".venv" / "consumers"
 VALIDATORS = HERE / "validators"
-INSTALL_TIMEOUT_S = 1800
 
 # Validators run offline: nothing may reach a hub, a model-cost map or a telemetry endpoint.
 OFFLINE_ENV = {
@@ -71,65 +69,15 @@ CONSUMERS = {
 }
 
 
-def _site_packages(prefix: Path) -> Path:
-    return prefix / Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
-
-
-def _constraints() -> str:
-    frozen = subprocess.run(
-        [sys.executable, "-m", "pip", "list", "--format=freeze", "--exclude-editable"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return "".join(line + "\n" for line in frozen.splitlines() if "==" in line)
-
-
-def python_of(consumer: Consumer) -> Path:
-    return VENVS / consumer.name / "bin" / "python"
-
-
-def _pip(python: Path, *args: str) -> None:
-    command = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
-    command += ["--disable-pip-version-check", "--no-input", *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
-    if done.returncode != 0:
-        raise RuntimeError(f"pip install {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-
-
 def ensure(consumer: Consumer) -> Path:
-    """Create or refresh the consumer's venv; return its python. Idempotent and safe to call
-    from concurrent processes (a lock file per consumer)."""
-    if sys.prefix == sys.base_prefix:
-        raise RuntimeError("run with the project venv's python (.venv/bin/python)")
-    VENVS.mkdir(parents=True, exist_ok=True)
-    target = VENVS / consumer.name
-    files = [HERE / "consumers" / consumer.requirements]
-    if consumer.no_deps:
-        files.append(HERE / "consumers" / consumer.no_deps)
-    constraints = _constraints() if consumer.overlay else ""
-    stamp_value = hashlib.sha256(
-        "\0".join([sys.prefix, constraints, *(f.read_text() for f in files)]).encode()
-    ).hexdigest()
-    stamp = target / ".installed"
-    with open(VENVS / f"{consumer.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists() and stamp.read_text() == stamp_value and python_of(consumer).exists():
-            return python_of(consumer)
-        venv.EnvBuilder(clear=True, with_pip=False).create(target)
-        args = ["-r", str(files[0])]
-        if consumer.overlay:
-            main_site = Path(sysconfig.get_path("purelib"))
-            (_site_packages(target) / "_project_venv.pth").write_text(
-                f"import site; site.addsitedir({str(main_site)!r})\n"
-            )
-            (target / "constraints.txt").write_text(constraints)
-            args = ["-c", str(target / "constraints.txt"), *args]
-        _pip(python_of(consumer), *args)
-        if consumer.no_deps:
-            _pip(python_of(consumer), "--no-deps", "-r", str(files[1]))
-        stamp.write_text(stamp_value)
-    return python_of(consumer)
+    """Create or refresh the consumer's venv; return its python (``overlay_venv.ensure``)."""
+    folder = HERE / "consumers"
+    return overlay_venv.ensure(
+        VENVS / consumer.name,
+        folder / consumer.requirements,
+        overlay=consumer.overlay,
+        no_deps=[folder / consumer.no_deps] if consumer.no_deps else [],
+    )
 
 
 def run_validator(

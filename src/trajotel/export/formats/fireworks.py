@@ -40,10 +40,7 @@ def rft_row(trajectory: Trajectory, options: ExportOptions, style: chat.ChatStyl
 
 def rft_records(items: Sequence[Trajectory], options: ExportOptions) -> Iterator[dict[str, Any]]:
     style = chat.style(options, arguments="string", reasoning=True, json_arguments=True)
-    for trajectory in items:
-        found = shaping.expressed(trajectory, rft_row, trajectory, options, style)
-        if found is not None:
-            yield found
+    yield from shaping.each_trajectory(items, lambda t: rft_row(t, options, style))
 
 
 def sft_records(items: Sequence[Trajectory], options: ExportOptions) -> Iterator[dict[str, Any]]:

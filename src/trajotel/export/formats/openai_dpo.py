@@ -50,10 +50,7 @@ def pair(
 
 def records(items: Sequence[Trajectory], options: ExportOptions) -> Iterator[dict[str, Any]]:
     style = chat.style(options, arguments="string", reasoning=False, names=True, json_arguments=True)
-    for chosen, rejected in shaping.preference_pairs(items):
-        found = shaping.expressed(chosen, pair, chosen, rejected, options, style)
-        if found is not None:
-            yield found
+    yield from shaping.each_pair(items, lambda chosen, rejected: pair(chosen, rejected, options, style))
 
 
 FORMAT = Format(

@@ -146,10 +146,7 @@ def record(trajectory: Trajectory, options: ExportOptions) -> dict[str, Any] | N
 
 
 def records(items: Sequence[Trajectory], options: ExportOptions) -> Iterator[dict[str, Any]]:
-    for trajectory in items:
-        found = shaping.expressed(trajectory, record, trajectory, options)
-        if found is not None:
-            yield found
+    yield from shaping.each_trajectory(items, lambda t: record(t, options))
 
 
 FORMAT = Format(

@@ -46,10 +46,7 @@ def parquet_schema() -> Any:
 
 def records(items: Sequence[Trajectory], options: ExportOptions) -> Iterator[dict[str, Any]]:
     style = _parquet.hf_style(options)
-    for chosen, rejected in shaping.preference_pairs(items):
-        found = shaping.expressed(chosen, pair, chosen, rejected, options, style)
-        if found is not None:
-            yield found
+    yield from shaping.each_pair(items, lambda chosen, rejected: pair(chosen, rejected, options, style))
 
 
 FORMAT = Format(

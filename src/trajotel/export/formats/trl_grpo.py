@@ -64,10 +64,7 @@ def parquet_schema_of(record: dict[str, Any]) -> Any:
 
 def records(items: Sequence[Trajectory], options: ExportOptions) -> Iterator[dict[str, Any]]:
     style = _parquet.hf_style(options)
-    for trajectory in items:
-        found = shaping.expressed(trajectory, record, trajectory, options, style)
-        if found is not None:
-            yield found
+    yield from shaping.each_trajectory(items, lambda t: record(t, options, style))
 
 
 FORMAT = Format(

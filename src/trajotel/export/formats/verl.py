@@ -80,10 +80,7 @@ def record(trajectory: Trajectory, options: ExportOptions, style: chat.ChatStyle
 def records(items: Sequence[Trajectory], options: ExportOptions) -> Iterator[dict[str, Any]]:
     # The prompt is plain text messages (a prompt has no tool calls to shape).
     style = chat.style(options, arguments="object", reasoning=False, media=False, null_content=False)
-    for trajectory in items:
-        found = shaping.expressed(trajectory, record, trajectory, options, style)
-        if found is not None:
-            yield found
+    yield from shaping.each_trajectory(items, lambda t: record(t, options, style))
 
 
 FORMAT = Format(
