@@ -157,3 +157,6 @@ def test_openai_event_only(
     assert attrs[sc.GEN_AI_INPUT_MESSAGES][0]["parts"] == [{"type": "text", "content": USER["content"]}]
     assert attrs[sc.GEN_AI_OUTPUT_MESSAGES][0]["parts"] == [{"type": "text", "content": text}]
     assert event.span_id == span.context.span_id
+    # The event carries the span's response attributes too, recorded before it was emitted.
+    for key in (sc.GEN_AI_RESPONSE_ID, sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_RESPONSE_FINISH_REASONS):
+        assert attrs[key] == _plain(span.attributes)[key]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import socket
 from typing import Any
@@ -373,6 +374,24 @@ def test_content_capture_mode_resolution():
     assert mode({sc.ENV_CAPTURE_MESSAGE_CONTENT: "Span_And_Event"}) is genai.ContentCapture.SPAN_AND_EVENT
     assert mode({sc.ENV_CAPTURE_MESSAGE_CONTENT: "FALSE"}) is genai.ContentCapture.NO_CONTENT
     assert not genai.ContentCapture.EVENT_ONLY.on_span
+
+
+def test_settings_read_from_os_environ_follow_every_change(monkeypatch):
+    # genai.environ_value reads os.environ's own bytes dict: it must see every way the
+    # environment changes, and decode values as os.environ does.
+    name = "TRAJOTEL_TEST_SETTING"
+    monkeypatch.delenv(name, raising=False)
+    assert genai.environ_value(name) == ""
+    monkeypatch.setenv(name, "Span_Only")
+    assert genai.environ_value(name) == "Span_Only"
+    os.environ[name] = "caf\u00e9 \udcff"  # non-ASCII, and a byte that is not UTF-8
+    assert genai.environ_value(name) == os.environ[name]
+    del os.environ[name]
+    assert genai.environ_value(name) == ""
+    monkeypatch.setenv(sc.ENV_CAPTURE_MESSAGE_CONTENT, "no_content")
+    assert genai.content_capture_mode() is genai.ContentCapture.NO_CONTENT
+    monkeypatch.setattr(os, "environ", {sc.ENV_CAPTURE_MESSAGE_CONTENT: "event_only"})  # a plain dict
+    assert genai.content_capture_mode() is genai.ContentCapture.EVENT_ONLY
 
 
 # --- errors, streams, raw responses ----------------------------------------------------------------

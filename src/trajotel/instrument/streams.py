@@ -146,7 +146,9 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
     def __iter__(self) -> Any:
         # A generator, as the SDK's own ``__iter__``: leaving a ``for`` loop early (``break``)
         # closes this generator only, and the stream can still be read or closed afterwards.
-        next_chunk, stream_span = self.__wrapped__.__next__, self._self_stream_span
+        # The chunks come from the SDK's own iterator (a generator resumed from C), not from
+        # a Python-level ``__next__`` call per chunk.
+        next_chunk, stream_span = iter(self.__wrapped__).__next__, self._self_stream_span
         seen = stream_span.chunk
         while True:
             try:  # ``_next_chunk``, inline: this runs once per token

@@ -207,10 +207,18 @@ class _Call:
 
     def record_response(self, span: Span, response: Any) -> None:
         recording = span.is_recording()  # a sampled-out span: only an event may want content
+        # Response attributes and output content are set in one call (one SDK lock and
+        # validation pass); each part is guarded on its own, so a failing one loses only itself.
+        attributes: dict[str, Any] = {}
         if recording:
-            genai.safe_call(_set_response_attributes, self.api, span, response)
+            genai.safe_call(_add_response_attributes, self.api, response, attributes)
+        if self.capture.on_event and attributes:  # the content event copies the span's attributes
+            genai.safe_call(genai.set_attributes, span, attributes)
+            attributes = {}
         if self.capture.wanted:
-            genai.safe_call(_set_output_content, self.api, span, response, self.capture)
+            genai.safe_call(_add_output_content, self.api, span, response, self.capture, attributes)
+        if attributes:
+            genai.safe_call(genai.set_attributes, span, attributes)
         if recording:
             genai.safe_call(self.api.record_extras, span, response, self.capture)
 
@@ -315,14 +323,16 @@ def _set_input_content(
         genai.record_content(span, content, capture)
 
 
-def _set_response_attributes(api: Api, span: Span, response: Any) -> None:
-    genai.set_attributes(span, api.response_attributes(response))
+def _add_response_attributes(api: Api, response: Any, attributes: dict[str, Any]) -> None:
+    attributes.update(api.response_attributes(response))
 
 
-def _set_output_content(api: Api, span: Span, response: Any, capture: genai.ContentCapture) -> None:
+def _add_output_content(
+    api: Api, span: Span, response: Any, capture: genai.ContentCapture, attributes: dict[str, Any]
+) -> None:
     content = api.output_content(response)
     if content:
-        genai.record_content(span, content, capture)
+        genai.record_content(span, content, capture, span_attributes=attributes)
 
 
 def response_view(result: Any) -> Any:
