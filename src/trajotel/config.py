@@ -84,6 +84,9 @@ class AssembleConfig:
     span_cache_bytes: int = 64 * MIB
     # Memory for the message bodies the writer just stored, by hash (approximate bytes; 0 = off).
     content_cache_bytes: int = 64 * MIB
+    # How many of the latest complete versions the collector remembers the insert time of, for
+    # GET /v1/status?completed_since= (benchmarks: when a trajectory became queryable); 0 = off.
+    completed_log_size: int = 10_000
 
 
 @dataclass
@@ -140,6 +143,10 @@ class EnrichConfig:
     concurrency: int = 4  # stage batches (LLM calls) in flight at once
     max_attempts: int = 3  # failures of one (trajectory version, stage version) before giving up
     retry_after_s: float = 60.0  # a failure is retried no sooner than this
+    # The collector's worker gives way to assembly: each step (finding work, reading a batch,
+    # writing its results) waits until the assembler is idle, up to this long (seconds), then
+    # runs anyway; 0 = never waits.
+    yield_max_s: float = 1.0
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     group: GroupConfig = field(default_factory=GroupConfig)
     embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
@@ -152,6 +159,9 @@ class SearchConfig:
     max_k: int = 100  # largest k a search may ask for
     candidates: int = 100  # trajectories each leg (keyword, vector) ranks before fusion
     rrf_k: int = 60  # reciprocal rank fusion constant: relevance = sum(1 / (rrf_k + rank))
+    # Vectors the vector leg compares exactly: the nearest by sign-bit code (Hamming distance);
+    # at least the candidates it ranks; 0 = every vector (exact search, slower)
+    vector_preselect: int = 500
     max_query_chars: int = 2000
     index_text_chars: int = 32000  # text the keywords stage indexes per trajectory
 

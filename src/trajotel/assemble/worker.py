@@ -6,8 +6,8 @@ span has arrived: the run is over) once nothing arrived for ``agent_root_grace_s
 trace with its root span present (e.g. one model call of a flat loop, which the next call may
 continue) once nothing arrived for ``idle_timeout_s``. Agent runs whose root arrived go first.
 Finishing comes before refreshing: while traces are settling, or while passes take more than
-half the assembler's time (it is the bottleneck), running versions are rebuilt only when stale
-(``STALE_REFRESHES`` refresh periods). A trace whose root never arrives (its top span's parent is
+30 % of the assembler's time (it is becoming the bottleneck), running versions are rebuilt only
+when stale (``STALE_REFRESHES`` refresh periods). A trace whose root never arrives (its top span's parent is
 missing: an orphan) stays running until nothing has arrived for ``orphan_timeout_s``, then is
 complete with what it has. A span arriving later reopens it: a newer version follows.
 An assembly whose content equals the stored version writes nothing (re-sent spans). Each pass
@@ -64,7 +64,9 @@ _WRITTEN_LINKS_CAPACITY = 100_000
 # it has not been (or, new, has waited) for this many refresh periods: finishing comes first.
 STALE_REFRESHES = 5
 BUSY_WINDOW_S = 5.0
-BUSY_SHARE = 0.5
+# 0.3 rather than 0.5: at 0.5 a loaded collector (passes 55-80 % of the time) went in and out of
+# "behind", and each way out gave every new agent run a running version it finished soon after.
+BUSY_SHARE = 0.3
 
 
 def _worth_a_version(previous: StoredVersion | None, fingerprint: str, status: str) -> bool:
@@ -152,6 +154,7 @@ class AssemblyWorker(threading.Thread):
         ingest_busy: Callable[[], bool] | None = None,
         span_cache_bytes: int = 64 * 2**20,
         content_cache_bytes: int = 64 * 2**20,
+        completed_log_size: int = 10_000,
     ) -> None:
         super().__init__(name="trajotel-assembler", daemon=True)
         self.store = store
@@ -176,10 +179,21 @@ class AssemblyWorker(threading.Thread):
         self.passes = 0
         self.pass_seconds = 0.0  # wall time spent in passes
         self._recent_passes: deque[tuple[float, float]] = deque()  # (start, end), monotonic
+        # (wall time its insert returned, tenant, trajectory id, version, turns) of the latest
+        # complete versions: when each became queryable, exactly (benchmarks; /v1/status).
+        self._completed: deque[tuple[float, str, str, int, int]] = deque(maxlen=max(0, completed_log_size))
         self._written_links: OrderedDict[TraceKey, int] = OrderedDict()
         # When the earliest waiting trace will have been quiet long enough: the loop wakes then
         # rather than at the next poll, so poll_interval_s adds nothing to a run's latency.
         self._next_settle = float("inf")
+        # Set while the loop waits with nothing due: what gives way to assembly (the enrichment
+        # worker) goes then. An event, not polling: pollers would take the GIL from passes.
+        self._idle = threading.Event()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until the loop waits with nothing due (no pass under way, no queued trace quiet
+        long enough to be finished), at most ``timeout`` seconds; whether it does."""
+        return self._idle.wait(timeout)
 
     def notify(
         self,
@@ -254,10 +268,20 @@ class AssemblyWorker(threading.Thread):
             "versions_running": self.versions_running,
         }
 
+    def completed_since(self, since: float) -> list[dict[str, Any]]:
+        """The complete versions whose insert returned after ``since`` (wall time, seconds), of
+        the last ``completed_log_size`` written, oldest first."""
+        with self._lock:
+            latest = [entry for entry in self._completed if entry[0] > since]
+        keys = ("written_at", "tenant", "trajectory_id", "version", "turns")
+        return [dict(zip(keys, entry, strict=True)) for entry in latest]
+
     def run(self) -> None:
         self.store.prefer_current_thread()  # readers wait for assembly's queries, not the reverse
         while not self._stop_event.is_set():
+            self._idle.set()
             self._wake.wait(max(0.0, min(self.poll_interval_s, self._next_settle - time.monotonic())))
+            self._idle.clear()
             self._wake.clear()
             self._safe_tick()
         # Write what is known now; whatever is still open is re-queued at the next start.
@@ -396,6 +420,15 @@ class AssemblyWorker(threading.Thread):
         retired = [k for k in previous if k not in components and k in versions and not versions[k].deleted]
         write_tombstones(self.store, retired, now_ns)
         write_trajectories(self.store, writes, candidates.known_hashes)
+        if self._completed.maxlen:
+            written = time.time()
+            done = [
+                (written, t.tenant, t.id, t.version, len(t.turns))
+                for t, _ in writes
+                if t.status == "complete"
+            ]
+            with self._lock:
+                self._completed.extend(done)
         self._write_links(candidates.links.values())
         self.assembled += len(writes)
         self.versions_running += sum(1 for t, _ in writes if t.status == "running")

@@ -24,7 +24,7 @@ from trajotel.store.trajectories import read_trajectory
 _json_body = json_body_of  # the name api_enrich imports
 
 
-def _base_routes(store: Store, status: Callable[[], dict]) -> dict[tuple[str, str], Route]:
+def _base_routes(store: Store, status: Callable[..., dict]) -> dict[tuple[str, str], Route]:
     def query(request: HttpRequest) -> HttpResponse:
         body = json_body_of(request)
         sql = body.get("sql")
@@ -48,12 +48,26 @@ def _base_routes(store: Store, status: Callable[[], dict]) -> dict[tuple[str, st
     return {
         ("POST", "/v1/query"): query,
         ("GET", "/v1/trajectory"): trajectory,
-        ("GET", "/v1/status"): lambda _request: HttpResponse.json(status()),
+        ("GET", "/v1/status"): lambda request: HttpResponse.json(status(**_status_query(request))),
     }
 
 
+def _status_query(request: HttpRequest) -> dict[str, float]:
+    """``completed_since``: also list the complete versions written after that wall time."""
+    since = request.query.get("completed_since")
+    if since is None:
+        return {}
+    try:
+        return {"completed_since": float(since)}
+    except ValueError:
+        raise InvalidInputError(
+            f"completed_since={since!r} is not a number",
+            hint="give seconds since the epoch, e.g. GET /v1/status?completed_since=1765000000.5",
+        ) from None
+
+
 def routes(
-    store: Store, status: Callable[[], dict], config: Config | None = None
+    store: Store, status: Callable[..., dict], config: Config | None = None
 ) -> dict[tuple[str, str], Route]:
     """Every endpoint of the HTTP port besides OTLP's."""
     config = config or Config()
@@ -113,7 +127,15 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "The collector's counters",
             "operationId": "status",
-            "responses": {"200": json_response("counters", {"type": "object"})},
+            "parameters": [
+                query_parameter(
+                    "completed_since",
+                    "also list the complete trajectory versions whose insert returned after this "
+                    "time (seconds since the epoch), of the last assemble.completed_log_size",
+                    {"type": "number"},
+                ),
+            ],
+            "responses": {"200": json_response("counters", {"type": "object"}), **errors(400)},
         }
     },
     openapi.OPENAPI_PATH: {

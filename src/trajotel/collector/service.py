@@ -99,6 +99,7 @@ class Collector:
             max_batch=cfg.assemble.max_batch,
             span_cache_bytes=cfg.assemble.span_cache_bytes,
             content_cache_bytes=cfg.assemble.content_cache_bytes,
+            completed_log_size=cfg.assemble.completed_log_size,
             ingest_busy=lambda: spool.unconsumed_bytes() > INGEST_BACKLOG_BYTES,
         )
         self.writer = StoreWriter(
@@ -123,8 +124,9 @@ class Collector:
             return from_config(cfg.enrich, store, names, stages)
 
         if enabled_names(cfg.enrich):
+            # The background worker gives way to assembly; manual runs (runner_for) do not.
             self.enricher = EnrichmentWorker(
-                runner_for(None),
+                from_config(cfg.enrich, store, None, stages, wait_turn=self.assembler.wait_idle),
                 poll_interval_s=cfg.enrich.poll_interval_s,
                 max_per_pass=cfg.enrich.max_per_pass,
             )
@@ -169,8 +171,10 @@ class Collector:
             cfg.clickhouse_url,
         )
 
-    def status(self) -> dict[str, Any]:
-        return {
+    def status(self, completed_since: float | None = None) -> dict[str, Any]:
+        """The counters; with ``completed_since`` (wall time, seconds) also the complete
+        trajectory versions written since then, with when each insert returned."""
+        counters = {
             "stored_spans": self.writer.stored_spans if self.writer else 0,
             "spool_unwritten_bytes": self.spool.unconsumed_bytes() if self.spool else 0,
             "traces_pending_assembly": self.assembler.pending_count() if self.assembler else 0,
@@ -178,9 +182,16 @@ class Collector:
             "assembly": self.assembler.stats() if self.assembler else {},
             "enrichments_written": self.enricher.enriched if self.enricher else 0,
             "enrichments_failed": self.enricher.failed if self.enricher else 0,
+            # Time the enrichment worker waited for the assembler (giving way: enrich.yield_max_s).
+            "enrichment_yielded_seconds": round(self.enricher.runner.yielded_s, 3) if self.enricher else 0,
             "scheduled_exports_run": self.exporter.runs if self.exporter else 0,
             "scheduled_exports_failed": self.exporter.failures if self.exporter else 0,
         }
+        if completed_since is not None:
+            counters["completed_versions"] = (
+                self.assembler.completed_since(completed_since) if self.assembler else []
+            )
+        return counters
 
     def stop(self, drain_timeout_s: float = 30.0) -> None:
         """Stop accepting, store what was accepted, assemble what is pending, release everything."""

@@ -3,12 +3,18 @@
 One failure never blocks the others: an exception out of a batch becomes an error row for each
 of its trajectories, a trajectory a stage returned no result for gets one too, and both are
 retried on a later pass (``enrichments.pending``). Results are written as each batch finishes.
+
+In the collector, enrichment gives way to assembly (``wait_turn``): each step (finding work,
+reading a batch, writing its results) first waits until the assembler is idle, up to
+``yield_max_s`` per step, so a run's latency to queryable pays less for enrichment's CPU and
+store time; past that bound the step runs anyway, so enrichment is delayed, never starved.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +66,18 @@ class Runner:
     concurrency: int = 4
     max_attempts: int = 3
     retry_after_s: float = 60.0
+    # Blocks until it is enrichment's turn (the collector: the assembler is idle) or the given
+    # seconds (yield_max_s) passed; None: never waits (manual runs: someone is waiting).
+    wait_turn: Callable[[float], object] | None = None
+    yield_max_s: float = 1.0
+    yielded_s: float = 0.0  # time the steps waited, in total (for /v1/status and benchmarks)
+
+    def _give_way(self) -> None:
+        if self.wait_turn is None or self.yield_max_s <= 0:
+            return
+        start = time.monotonic()
+        self.wait_turn(self.yield_max_s)
+        self.yielded_s += time.monotonic() - start
 
     def run_pending(
         self, limit: int, keys: Iterable[Key] | None = None, force: bool = False, manual: bool = False
@@ -70,6 +88,9 @@ class Runner:
         keys = None if keys is None else list(keys)
         versions = {stage.name: stage.version for stage in self.stages}
         reports = []
+        # Trajectories read for one stage serve the next ones too (each read is a few store
+        # queries over the trajectory, its turns and contents): one read per pass, not per stage.
+        read: dict[Key, Trajectory] = {}
         for stage in self.stages:
             needs = Needs(
                 stage.name,
@@ -84,11 +105,16 @@ class Runner:
                 if force or manual
                 else tuple((name, versions[name]) for name in after(stage) if name in versions),
             )
+            self._give_way()
             due = enrichments.pending(self.store, needs, limit=limit, keys=keys)
-            reports.append(self.run_stage(stage, due))
+            reports.append(self.run_stage(stage, due, read))
         return reports
 
-    def run_stage(self, stage: Stage, keys: Sequence[Key]) -> StageReport:
+    def run_stage(
+        self, stage: Stage, keys: Sequence[Key], read: dict[Key, Trajectory] | None = None
+    ) -> StageReport:
+        """``stage`` on ``keys``; ``read``: trajectories already read in this pass (used, and
+        added to), so stages of one pass read each trajectory once."""
         report = StageReport(stage.name, stage.version)
         if not keys:
             return report
@@ -101,7 +127,8 @@ class Runner:
         with ThreadPoolExecutor(
             max_workers=max(1, self.concurrency), thread_name_prefix=f"enrich-{stage.name}"
         ) as pool:
-            for done in pool.map(lambda batch: self._run_batch(stage, batch), batches):
+            for done in pool.map(lambda batch: self._run_batch(stage, batch, read), batches):
+                self._give_way()
                 enrichments.write(self.store, stage.name, stage.version, done)
                 for _, result in done:
                     report.add(result)
@@ -111,8 +138,16 @@ class Runner:
             )
         return report
 
-    def _run_batch(self, stage: Stage, keys: Sequence[Key]) -> list[tuple[Trajectory, StageResult]]:
-        trajectories = enrichments.read(self.store, keys)
+    def _run_batch(
+        self, stage: Stage, keys: Sequence[Key], read: dict[Key, Trajectory] | None = None
+    ) -> list[tuple[Trajectory, StageResult]]:
+        known = {} if read is None else read
+        unread = [key for key in keys if key not in known]
+        if unread:
+            self._give_way()
+            # The batches of one stage hold distinct keys: no two threads add the same one.
+            known.update(((t.tenant, t.id), t) for t in enrichments.read(self.store, unread))
+        trajectories = [t for key in keys if (t := known.get(key)) is not None]
         if not trajectories:
             return []
         try:
@@ -130,8 +165,10 @@ def from_config(
     store: Store,
     stages: Sequence[str] | None = None,
     cache: registry.StageCache | None = None,
+    wait_turn: Callable[[float], object] | None = None,
 ) -> Runner:
-    """A runner of ``stages`` (default: the enabled ones) with the limits of ``[enrich]``."""
+    """A runner of ``stages`` (default: the enabled ones) with the limits of ``[enrich]``;
+    ``wait_turn``: what it gives way to (up to ``enrich.yield_max_s`` per step)."""
     cache = cache or registry.StageCache(config, store)
     return Runner(
         store,
@@ -139,6 +176,8 @@ def from_config(
         concurrency=config.concurrency,
         max_attempts=config.max_attempts,
         retry_after_s=config.retry_after_s,
+        wait_turn=wait_turn,
+        yield_max_s=config.yield_max_s,
     )
 
 
