@@ -5,6 +5,10 @@ and pass the filters (agent, outcome, score range, ...); hybrid merges the two r
 reciprocal rank fusion (RRF): a trajectory's relevance is ``sum(1 / (rrf_k + rank))`` over the
 legs that found it, so neither leg's raw scale dominates.
 
+The vector leg compares the query exactly only with the ``[search] vector_preselect`` vectors
+nearest by sign-bit code (Hamming distance), not with every vector; 0 compares all of them
+(trajotel.store.search.vector_leg, migration 0011).
+
 The legs read only the index (trajotel.store.search); visibility, filters and scores are checked
 for what they return, a few times ``candidates`` at first, more when the filters left too few:
 the answer is the same as filtering everything first, at the cost of a few key lookups.
@@ -16,7 +20,7 @@ score when there is one, else the heuristic stage's, else one derived from the a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,20 +76,28 @@ def search(
     mode = mode or ("hybrid" if embedder is not None else "keyword")
     filters = dict(filters or {})
     _check(query, k, min_score, max_score, filters, mode, embedder, settings)
-    legs: dict[str, Callable[[int], list[dict[str, Any]]]] = {}
-    if mode in ("keyword", "hybrid"):
-        if not index.query_has_words(store, query):
-            raise InvalidInputError('"query" has no words to match (letters or digits)')
-        legs["keyword"] = lambda n: index.keyword_leg(store, tenant, query, n)
-    if mode in ("vector", "hybrid"):
+    if mode != "vector" and not index.query_has_words(store, query):
+        raise InvalidInputError('"query" has no words to match (letters or digits)')
+    vector: list[float] = []
+    if mode != "keyword":
         assert embedder is not None
         [vector] = embedder.embed([query])
-        legs["vector"] = lambda n: index.vector_leg(store, tenant, vector, embedder.model_key, n)
+
+    def read(n: int) -> dict[str, list[dict[str, Any]]]:
+        """Each leg's top n; hybrid reads both legs in one query (one round trip)."""
+        preselect = settings.vector_preselect
+        if mode == "keyword":
+            return {"keyword": index.keyword_leg(store, tenant, query, n)}
+        assert embedder is not None
+        if mode == "vector":
+            return {"vector": index.vector_leg(store, tenant, vector, embedder.model_key, n, preselect)}
+        return index.hybrid_legs(store, tenant, query, vector, embedder.model_key, n, preselect)
+
     # Fusion ranks `candidates` per leg; a single leg's order is its answer: k are enough.
-    wanted = settings.candidates if len(legs) > 1 else k
+    wanted = settings.candidates if mode == "hybrid" else k
     n = wanted * OVERFETCH
     while True:
-        found = {leg: read(n) for leg, read in legs.items()}
+        found = read(n)
         ids = sorted({row["id"] for rows in found.values() for row in rows})
         facts = index.candidate_facts(store, tenant, ids, filters, min_score, max_score)
         ranked = {leg: [r for r in rows if r["id"] in facts][:wanted] for leg, rows in found.items()}
@@ -129,6 +141,11 @@ def _check(
         )
     if mode not in MODES:
         raise InvalidInputError(f'"mode" must be one of {", ".join(MODES)}, got {mode!r}')
+    if settings.vector_preselect < 0:
+        raise ConfigError(
+            f"[search] vector_preselect must be 0 or more, got {settings.vector_preselect}",
+            hint="0 compares every vector (exact); more preselects that many by sign-bit code",
+        )
     if mode != "keyword" and embedder is None:
         raise ConfigError(
             f"{mode} search needs an embeddings model, and none is configured",
