@@ -53,9 +53,13 @@ def test_the_collector_enriches_real_agent_runs_and_on_demand(tmp_path: Path, fa
     }
     with CollectorProcess(data, env=env) as collector:
         run_agent([OPENTELEMETRY_INSTRUMENT, sys.executable, str(PROGRAM)], agent_env(collector, fake))
+        # Each stage picks its own work in a pass: a run that completed after the heuristic
+        # stage looked may be judged in this pass and get its heuristic outcome in the next.
         [scores] = wait_for(
-            lambda: collector.query("SELECT * FROM trajectory_scores WHERE judge_score IS NOT NULL"),
-            what="the judge's score",
+            lambda: collector.query(
+                "SELECT * FROM trajectory_scores WHERE judge_score IS NOT NULL AND heuristic_outcome != ''"
+            ),
+            what="the judge's score and the heuristic outcome",
         )
         assert (scores["score"], scores["score_source"], scores["summary"]) == (
             0.8,
