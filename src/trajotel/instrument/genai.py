@@ -445,22 +445,22 @@ class _FieldView(Mapping[str, Any]):
 def to_json(value: Any) -> str:
     """Compact JSON, as the GenAI content attributes carry it."""
     if type(value) is _Converted:  # a cached conversion: encoded once
-        encoded = value.json
-        if encoded is None:
-            encoded = value.json = _ENCODER.encode(value)
-        return encoded
+        return _kept_json(value)
     if type(value) is _MessageList:  # compact JSON of a list: its items' JSON joined by ","
         return "[" + ",".join(map(_message_json, value)) + "]"
     return _ENCODER.encode(value)
 
 
 def _message_json(message: Any) -> str:
-    if type(message) is _ConvertedMessage:
-        encoded = message.json
-        if encoded is None:
-            encoded = message.json = _ENCODER.encode(message)
-        return encoded
-    return _ENCODER.encode(message)
+    return _kept_json(message) if type(message) is _ConvertedMessage else _ENCODER.encode(message)
+
+
+def _kept_json(value: _Converted | _ConvertedMessage) -> str:
+    """A cached conversion's JSON, encoded on first use and kept with it."""
+    encoded = value.json
+    if encoded is None:
+        encoded = value.json = _ENCODER.encode(value)
+    return encoded
 
 
 def _json_default(value: Any) -> Any:
