@@ -140,6 +140,30 @@ def test_running_passes_and_restart_recovery_keep_one_trajectory(
     pipeline.close()
 
 
+def test_a_settled_call_waits_for_the_calls_after_it_that_have_arrived(
+    loop: FlatRun, store: Store, tmp_path: Path
+) -> None:
+    # The first call goes quiet while the next two have arrived but, the collector being busy,
+    # have not been assembled yet: the loop is still running, with all three calls, not
+    # finished with one (and finished again with each later call).
+    pipeline = Pipeline(store, tmp_path / "spool", idle_timeout_s=1.0)
+    pipeline.worker.ingest_busy = lambda: True  # no running versions: only quiet traces are built
+    pipeline.store_request(encode_spans(loop.traces[0]))
+    time.sleep(1.2)
+    pipeline.store_request(encode_spans(loop.traces[1]))
+    pipeline.store_request(encode_spans(loop.traces[2]))
+    pipeline.worker.tick(now=time.monotonic())  # the first call is quiet, the others are not
+    first = loop.trace_id(loop.traces[0])
+    trajectory = read_trajectory(store, first)
+    assert trajectory is not None
+    assert (trajectory.status, len(trajectory.turns)) == ("running", 3)
+    assert pipeline.live() == [first]
+    pipeline.assemble()
+    done = read_trajectory(store, first)
+    assert done is not None and (done.status, len(done.turns), done.version) == ("complete", 3, 2)
+    pipeline.close()
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_duplicates_and_any_order_give_the_in_order_result(

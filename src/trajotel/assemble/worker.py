@@ -22,10 +22,16 @@ with the traces their keys link to and the other members of every trajectory inv
 assembles each group as one trajectory (its id: the earliest trace's), and retires with a
 tombstone version any trajectory id that a merge absorbed. A trajectory is complete when all its
 traces are.
+
+A flat loop's traces go quiet one by one. A pass that finishes one of them also links the queued
+traces it has never loaded (their keys are not stored yet), so that the calls already received
+join the trajectory, which stays running; and a trace whose trajectory still has a member that
+is not quiet waits for it, so the loop is finished once, in the pass of its last call.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -90,6 +96,7 @@ class _Candidates:
         self.known_hashes: set[tuple[str, str]] = set()
         self.links: dict[TraceKey, TraceLinks] = {}
         self.memberships: dict[TraceKey, str] = {}
+        self.held_elsewhere: set[TraceKey] = set()  # of ``expand``'s ``also_look_up``
 
     def add(self, keys: set[TraceKey]) -> None:
         """Load the spans, content and grouping keys of ``keys``."""
@@ -111,12 +118,15 @@ class _Candidates:
                 self.spans[key] = spans
                 self.links[key] = link_trace(key, spans, identities.get(key[0]) or MessageIdentities({}))
 
-    def expand(self) -> set[TraceKey]:
+    def expand(self, also_look_up: Iterable[TraceKey] = ()) -> set[TraceKey]:
         """Add the linked traces and the other members of the trajectories involved; return
-        the ids of those trajectories as they were before this pass."""
+        the ids of those trajectories as they were before this pass. ``also_look_up``: traces
+        whose memberships to read in the same query, without adding them."""
         probes = {(k[0], kind, key) for k, link in self.links.items() for kind, key in link.probes()}
         linked = find_linked_traces(self.store, probes) | set(self.spans)
-        self.memberships.update(trajectory_memberships(self.store, linked))
+        found = trajectory_memberships(self.store, linked.union(also_look_up))
+        self.memberships.update((k, tid) for k, tid in found.items() if k in linked)
+        self.held_elsewhere = found.keys() - linked
         previous = {(k[0], self.memberships.get(k, k[1])) for k in linked}
         members = set(linked)
         for (tenant, trajectory_id), traces in trajectory_trace_ids(self.store, previous).items():
@@ -133,6 +143,10 @@ class _Pending:
     last_assembled: float = 0.0
     agent_root: bool = False  # its invoke_agent root span has arrived
     queued: float = 0.0  # monotonic time it was queued
+    has_root: bool = False  # its root span (of any kind) has arrived
+    seen: bool = False  # a pass of this worker loaded it (its grouping keys are stored)
+    trajectory: TraceKey | None = None  # (tenant, id) of the trajectory a pass put it in last
+    built_at: float = -1.0  # monotonic time that pass started
 
     @property
     def last_version(self) -> float:
@@ -201,13 +215,15 @@ class AssemblyWorker(threading.Thread):
         genai_traces: set[TraceKey] | None = None,
         agent_roots: set[TraceKey] | None = None,
         *,
+        root_traces: set[TraceKey] | None = None,
         spans: bytes = b"",
         contents: Mapping[tuple[str, str], bytes] | None = None,
     ) -> None:
         """Spans of ``traces`` were stored. Traces with GenAI spans are queued; spans of other
         traces only count as activity for traces already queued (e.g. a framework's root span
         ending), so plain traffic is never read back for nothing. ``agent_roots``: traces whose
-        ``invoke_agent`` root span is among them. ``spans`` (the JSONEachRow body inserted into
+        ``invoke_agent`` root span is among them; ``root_traces``: traces whose root span (of any
+        kind) is among them. ``spans`` (the JSONEachRow body inserted into
         ``spans``) and ``contents`` ((tenant, hash) -> encoded ``message_contents`` row, stored
         now or before) feed the caches; without them the pass reads the store."""
         genai = traces if genai_traces is None else genai_traces
@@ -232,6 +248,8 @@ class AssemblyWorker(threading.Thread):
                     entry = self._pending[key] = _Pending(last_arrival=now, queued=now)
                 if entry is not None and key in roots:
                     entry.agent_root = True
+                if entry is not None and root_traces and key in root_traces:
+                    entry.has_root = True
         self._wake.set()
 
     def _quiet_needed(self, entry: _Pending) -> float:
@@ -241,6 +259,9 @@ class AssemblyWorker(threading.Thread):
         """Re-queue traces whose assembly a previous (killed) collector did not finish."""
         keys = set(traces_needing_assembly(self.store))
         self.notify(keys)
+        with self._lock:
+            for key in keys:
+                self._pending[key].seen = True  # stored before: found through the store
         return len(keys)
 
     def stop(self) -> None:
@@ -327,6 +348,7 @@ class AssemblyWorker(threading.Thread):
                     refresh and p.last_arrival > p.last_assembled and now - p.last_assembled >= self.refresh_s
                 ):
                     refreshing.append(key)
+            settling = self._finishing_together(settling)
             # Finishing comes first (agent runs before the rest): that is what readers wait
             # for. A pass that finishes some refreshes only the running trajectories left stale
             # for STALE_REFRESHES refresh periods; while the assembler is behind, new ones too
@@ -349,10 +371,11 @@ class AssemblyWorker(threading.Thread):
                     expired.add(key)
                 entry.last_assembled = now
             more = len(settling) + len(refreshing) > self.max_batch or bool(held)
+            context = self._unseen_continuations(due)
         if not due:
             return
         started = time.monotonic()
-        finished = self.assemble(due, expired)
+        finished = self.assemble(due, expired, context)
         ended = time.monotonic()
         self.passes += 1
         self.pass_seconds += ended - started
@@ -366,16 +389,54 @@ class AssemblyWorker(threading.Thread):
         if more:
             self._wake.set()  # more are waiting: no pause before the next pass
 
+    def _finishing_together(self, settling: list[TraceKey]) -> list[TraceKey]:
+        """The traces of a flat loop go quiet one by one. Finishing one while another trace of
+        its trajectory is still arriving would only rebuild the version that already holds it:
+        it waits, and they all finish in the pass of the last one. Called under ``_lock``."""
+        quiet = set(settling)
+        unsettled = {p.trajectory for key, p in self._pending.items() if p.trajectory and key not in quiet}
+        if not unsettled:
+            return settling
+        return [
+            key
+            for key in settling
+            if (p := self._pending[key]).trajectory not in unsettled or p.built_at < p.last_arrival
+        ]
+
+    def _unseen_continuations(self, due: Mapping[TraceKey, bool]) -> set[TraceKey]:
+        """Queued traces no pass has loaded yet whose root span, not an agent's, has arrived:
+        each may continue a flat loop, but its grouping keys are not stored yet, so a pass that
+        finishes that loop would not find it. Only when the pass finishes a trace that can be
+        threaded at all. Called under ``_lock``."""
+        if not any(idle and not self._pending[key].agent_root for key, idle in due.items()):
+            return set()
+        unseen = (
+            key
+            for key, p in self._pending.items()
+            if p.has_root and not p.agent_root and not p.seen and key not in due
+        )
+        return set(itertools.islice(unseen, self.max_batch))
+
     def assemble(
-        self, due: dict[TraceKey, bool], orphans_expired: set[TraceKey] | None = None
+        self,
+        due: dict[TraceKey, bool],
+        orphans_expired: set[TraceKey] | None = None,
+        context: set[TraceKey] | None = None,
     ) -> list[TraceKey]:
         """Assemble the trajectories of the given traces (value: idle long enough to be
         complete; ``orphans_expired``: root-less traces quiet for ``orphan_timeout_s``, complete
-        without their root). Returns the keys that are done until new spans arrive."""
+        without their root). ``context``: queued traces never loaded before (``seen``), which
+        join only a trajectory this pass finishes; the others just get their grouping keys
+        stored. Returns the keys that are done until new spans arrive."""
+        started = time.monotonic()
         orphans_expired = orphans_expired or set()
         candidates = _Candidates(self.store, self.span_cache, self.content_cache)
         candidates.add(set(due))
-        previous = candidates.expand()
+        previous = candidates.expand(also_look_up=context or set())
+        # A trace finished (dequeued) before and queued again (e.g. its late root) belongs to a
+        # trajectory already: it goes the usual way, which regroups that trajectory too.
+        context = (context or set()) - candidates.spans.keys() - candidates.held_elsewhere
+        unseen = self._join_finishing(candidates, due, context)
         grouping = group_traces(candidates.links.values())
         components: dict[TraceKey, list[TraceKey]] = {}
         for trace, trajectory_id in sorted(grouping.items()):
@@ -429,7 +490,16 @@ class AssemblyWorker(threading.Thread):
             ]
             with self._lock:
                 self._completed.extend(done)
-        self._write_links(candidates.links.values())
+        self._write_links([*candidates.links.values(), *unseen])
+        with self._lock:
+            for key in (*candidates.links, *(link.key for link in unseen), *candidates.held_elsewhere):
+                entry = self._pending.get(key)
+                if entry is not None:
+                    entry.seen = True
+            for key, trajectory_id in grouping.items():
+                entry = self._pending.get(key)
+                if entry is not None:
+                    entry.trajectory, entry.built_at = (key[0], trajectory_id), started
         self.assembled += len(writes)
         self.versions_running += sum(1 for t, _ in writes if t.status == "running")
         # Idle with its root (or an expired orphan): done until a new span arrives. An idle
@@ -439,6 +509,21 @@ class AssemblyWorker(threading.Thread):
             for key, idle in due.items()
             if key not in candidates.spans or (idle and (key in orphans_expired or has_root(key)))
         ]
+
+    def _join_finishing(
+        self, candidates: _Candidates, due: Mapping[TraceKey, bool], unseen: set[TraceKey]
+    ) -> list[TraceLinks]:
+        """Add to ``candidates`` the ``unseen`` traces that belong to a trajectory being
+        finished; return the links of the others (to store, so later passes find them)."""
+        if not unseen:
+            return []
+        candidates.add(unseen)
+        grouping = group_traces(candidates.links.values())
+        finishing = {(key[0], grouping[key]) for key, idle in due.items() if idle and key in grouping}
+        left = [key for key in unseen if key in candidates.links and (key[0], grouping[key]) not in finishing]
+        for key in left:
+            candidates.spans.pop(key, None)
+        return [candidates.links.pop(key) for key in left]
 
     def _write_links(self, links: Iterable[TraceLinks]) -> None:
         """Index rows of traces whose keys are new or changed since this worker wrote them."""

@@ -72,6 +72,7 @@ class PreparedBatch:
     traces: set[TraceKey] = field(default_factory=set)  # every trace touched
     genai_traces: set[TraceKey] = field(default_factory=set)  # traces with GenAI spans in this batch
     agent_roots: set[TraceKey] = field(default_factory=set)  # traces whose invoke_agent root is here
+    root_traces: set[TraceKey] = field(default_factory=set)  # traces whose root span (any) is here
     # (tenant, hash) -> encoded message_contents row of every body the batch references (stored
     # now or before): handed to the assembler with the spans body so it need not read them back.
     contents: dict[TraceKey, bytes] = field(default_factory=dict)
@@ -79,7 +80,8 @@ class PreparedBatch:
 
 class StoredListener(Protocol):
     """Told after each batch is stored (``AssemblyWorker.notify``): the traces touched, those with
-    GenAI spans, those whose invoke_agent root arrived, and what was inserted."""
+    GenAI spans, those whose invoke_agent root arrived, those whose root span (of any kind)
+    arrived, and what was inserted."""
 
     def __call__(
         self,
@@ -87,6 +89,7 @@ class StoredListener(Protocol):
         genai_traces: set[TraceKey],
         agent_roots: set[TraceKey],
         *,
+        root_traces: set[TraceKey],
         spans: bytes,
         contents: dict[TraceKey, bytes],
     ) -> None: ...
@@ -236,6 +239,7 @@ class StoreWriter:
             traces=set().union(*(p.traces for p in parts)),
             genai_traces=set().union(*(p.genai_traces for p in parts)),
             agent_roots=set().union(*(p.agent_roots for p in parts)),
+            root_traces=set().union(*(p.root_traces for p in parts)),
             contents=contents,
         )
 
@@ -249,6 +253,7 @@ class StoreWriter:
                 batch.traces,
                 batch.genai_traces,
                 batch.agent_roots,
+                root_traces=batch.root_traces,
                 spans=batch.bodies.get("spans", b""),
                 contents=batch.contents,
             )

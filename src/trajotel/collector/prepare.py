@@ -31,6 +31,7 @@ class PreparedRecord:
     traces: set[TraceKey] = field(default_factory=set)
     genai_traces: set[TraceKey] = field(default_factory=set)
     agent_roots: set[TraceKey] = field(default_factory=set)  # traces whose invoke_agent root is here
+    root_traces: set[TraceKey] = field(default_factory=set)  # traces whose root span (any) is here
 
 
 def normalize_record(kind: int, payload: bytes, tenant: str) -> NormalizedBatch:
@@ -59,6 +60,7 @@ def prepare_record(kind: int, payload: bytes, tenant: str) -> PreparedRecord:
             for r in batch.spans
             if r["Operation"] == "invoke_agent" and not r["ParentSpanId"]
         },
+        root_traces={(r["Tenant"], r["TraceId"]) for r in batch.spans if not r["ParentSpanId"]},
     )
 
 
