@@ -572,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             "assembly": (load.status or {}).get("assembly"),  # passes, cache hits and misses
             "enrichments_written": (load.status or {}).get("enrichments_written"),
             "enrichment_yielded_seconds": (load.status or {}).get("enrichment_yielded_seconds"),
+            "enrichment_handed_off": (load.status or {}).get("enrichment_handed_off"),
         },
         "latency": report(runs, assemble.idle_timeout_s),
     }

@@ -147,6 +147,9 @@ class EnrichConfig:
     # writing its results) waits until the assembler is idle, up to this long (seconds), then
     # runs anyway; 0 = never waits.
     yield_max_s: float = 1.0
+    # Complete trajectories the collector's assembler keeps for its enrichment worker, which
+    # then need not read them back from the store; 0 = always read back.
+    handoff_size: int = 1000
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     group: GroupConfig = field(default_factory=GroupConfig)
     embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)

@@ -19,7 +19,10 @@ from trajotel.collector.ingest import SpoolSink, StoreWriter
 from trajotel.enrich.runner import Runner
 from trajotel.enrich.stage import BaseStage, StageResult
 from trajotel.spool import Spool
-from trajotel.store import Store
+from trajotel.store import Store, enrichments
+from trajotel.store.edits import Patch, patch_trajectory
+from trajotel.store.feedback import RewardRule, new_feedback, write_feedback, write_reward_rule
+from trajotel.store.trajectories import read_trajectory
 from trajotel.testing.collector_process import CollectorProcess
 
 from tests.support.agent_spans import record_agent_run
@@ -174,3 +177,63 @@ def test_the_stages_of_one_pass_read_each_trajectory_once(store: Store, tmp_path
     third = Recording("third")
     Runner(store, [third]).run_pending(10)
     assert third.got[0] is not first.got[0] and third.got[0].id == trace_id
+
+
+def test_finished_trajectories_are_handed_to_enrichment_as_a_reader_would_get_them(
+    store: Store, tmp_path: Path
+) -> None:
+    write_reward_rule(store, RewardRule())  # as the collector does at start
+    worker = AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1, handoff_size=10)
+    runs = [_store_run(store, tmp_path / f"spool{i}", worker) for i in range(4)]
+    keys = [("default", r) for r in runs]
+    worker.tick(now=time.monotonic())  # running versions are not handed off
+    assert worker.take_complete(keys) == {}
+    worker.tick(now=time.monotonic() + LATER)
+    handed = {key: t for key, (_, t) in worker._handoff.items()}
+    assert set(handed) == set(keys)
+    # What a reader gets is what was assembled.
+    assert all(handed[key] == read_trajectory(store, key[1]) for key in keys)
+    # Unless people or feedback changed it: then it is read back.
+    plain, rated, edited, _ = runs
+    write_feedback(store, "default", [new_feedback(rated, value=1.0, label="good")])
+    patch_trajectory(store, "default", edited, Patch(tags_add=("reviewed",)))
+
+    class Keeping(_Counting):
+        def __init__(self) -> None:
+            super().__init__()
+            self.got: dict[str, Trajectory] = {}
+
+        def run(self, batch: Sequence[Trajectory]) -> list[StageResult]:
+            self.got.update((t.id, t) for t in batch)
+            return super().run(batch)
+
+    stage = Keeping()
+    [report] = Runner(store, [stage], handoff=worker.take_complete).run_pending(10, keys=keys[:3])
+    assert report.enriched == 3
+    assert stage.got[plain] is handed[("default", plain)]  # taken, not read
+    for trajectory_id in (rated, edited):
+        assert stage.got[trajectory_id] is not handed[("default", trajectory_id)]
+        assert stage.got[trajectory_id] == read_trajectory(store, trajectory_id)
+    assert stage.got[rated].reward == 1.0 and [f.label for f in stage.got[rated].feedback] == ["good"]
+    assert "reviewed" in stage.got[edited].tags
+    assert worker.take_complete(keys) == {keys[3]: handed[keys[3]]}  # taken: once
+    # A rule without the run's own reward changes every reading: nothing is taken as it is.
+    write_reward_rule(store, RewardRule(sources=("human",)))
+    assert enrichments.read_as_assembled(store, [keys[3]]) == set()
+
+
+def test_a_full_handoff_turns_newcomers_away(store: Store, tmp_path: Path) -> None:
+    # Enrichment takes the oldest first: those are what a full handoff keeps.
+    worker = AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1, handoff_size=1)
+    first = ("default", _store_run(store, tmp_path / "a", worker))
+    worker.tick(now=time.monotonic() + LATER)
+    second = ("default", _store_run(store, tmp_path / "b", worker))
+    worker.tick(now=time.monotonic() + LATER)
+    assert list(worker.take_complete([first, second])) == [first]
+    third = ("default", _store_run(store, tmp_path / "c", worker))
+    worker.tick(now=time.monotonic() + LATER)
+    assert list(worker.take_complete([second, third])) == [third]
+    off = AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1)  # the default: none kept
+    fourth = ("default", _store_run(store, tmp_path / "d", off))
+    off.tick(now=time.monotonic() + LATER)
+    assert off.take_complete([fourth]) == {}

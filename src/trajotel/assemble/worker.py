@@ -73,6 +73,7 @@ BUSY_WINDOW_S = 5.0
 # 0.3 rather than 0.5: at 0.5 a loaded collector (passes 55-80 % of the time) went in and out of
 # "behind", and each way out gave every new agent run a running version it finished soon after.
 BUSY_SHARE = 0.3
+HANDOFF_MAX_AGE_S = 600.0
 
 
 def _worth_a_version(previous: StoredVersion | None, fingerprint: str, status: str) -> bool:
@@ -169,6 +170,7 @@ class AssemblyWorker(threading.Thread):
         span_cache_bytes: int = 64 * 2**20,
         content_cache_bytes: int = 64 * 2**20,
         completed_log_size: int = 10_000,
+        handoff_size: int = 0,
     ) -> None:
         super().__init__(name="trajotel-assembler", daemon=True)
         self.store = store
@@ -197,6 +199,11 @@ class AssemblyWorker(threading.Thread):
         # complete versions: when each became queryable, exactly (benchmarks; /v1/status).
         self._completed: deque[tuple[float, str, str, int, int]] = deque(maxlen=max(0, completed_log_size))
         self._written_links: OrderedDict[TraceKey, int] = OrderedDict()
+        # Finished versions written, for the enrichment worker (take_complete), so that it
+        # need not read them back: (when handed off, trajectory), oldest first, at most
+        # handoff_size. A running version or a tombstone drops its trajectory's.
+        self.handoff_size = max(0, handoff_size)
+        self._handoff: OrderedDict[TraceKey, tuple[float, Trajectory]] = OrderedDict()
         # When the earliest waiting trace will have been quiet long enough: the loop wakes then
         # rather than at the next poll, so poll_interval_s adds nothing to a run's latency.
         self._next_settle = float("inf")
@@ -288,6 +295,33 @@ class AssemblyWorker(threading.Thread):
             "versions": self.assembled,
             "versions_running": self.versions_running,
         }
+
+    def take_complete(self, keys: Iterable[TraceKey]) -> dict[TraceKey, Trajectory]:
+        """The finished trajectories among ``keys`` (tenant, id) that were assembled last by this
+        worker and not taken yet, each as written (without feedback, which lives elsewhere);
+        they are taken: a second call does not return them."""
+        with self._lock:
+            return {key: self._handoff.pop(key)[1] for key in keys if key in self._handoff}
+
+    def _hand_off(self, written: Iterable[Trajectory], retired: Iterable[TraceKey]) -> None:
+        if not self.handoff_size:
+            return
+        now = time.monotonic()
+        with self._lock:
+            for key in retired:
+                self._handoff.pop(key, None)
+            for trajectory in written:
+                key = (trajectory.tenant, trajectory.id)
+                had = self._handoff.pop(key, None)
+                if trajectory.status == "running":
+                    continue
+                # Enrichment takes the oldest first: when it lags, the oldest are what it asks
+                # for next, so a full handoff turns away newcomers (they are read back later),
+                # once entries nobody took for HANDOFF_MAX_AGE_S (e.g. deleted since) are gone.
+                while self._handoff and now - next(iter(self._handoff.values()))[0] > HANDOFF_MAX_AGE_S:
+                    self._handoff.popitem(last=False)
+                if had is not None or len(self._handoff) < self.handoff_size:
+                    self._handoff[key] = (now, trajectory)
 
     def completed_since(self, since: float) -> list[dict[str, Any]]:
         """The complete versions whose insert returned after ``since`` (wall time, seconds), of
@@ -459,7 +493,7 @@ class AssemblyWorker(threading.Thread):
         def has_root(trace: TraceKey) -> bool:
             return any(not s["ParentSpanId"] for s in candidates.spans[trace])
 
-        now_ns = time.time_ns()
+        now_ns = time.time_ns() // 1000 * 1000  # as stored (microseconds): handed-off copies equal it
         writes: list[tuple[Trajectory, str]] = []
         for key, (members, parent, spans) in parts.items():
             complete = all(finished(m) for m in members)
@@ -481,6 +515,7 @@ class AssemblyWorker(threading.Thread):
         retired = [k for k in previous if k not in components and k in versions and not versions[k].deleted]
         write_tombstones(self.store, retired, now_ns)
         write_trajectories(self.store, writes, candidates.known_hashes)
+        self._hand_off((t for t, _ in writes), retired)
         if self._completed.maxlen:
             written = time.time()
             done = [

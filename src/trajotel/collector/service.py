@@ -100,6 +100,8 @@ class Collector:
             span_cache_bytes=cfg.assemble.span_cache_bytes,
             content_cache_bytes=cfg.assemble.content_cache_bytes,
             completed_log_size=cfg.assemble.completed_log_size,
+            # Only while an enrichment worker takes them: nobody else would.
+            handoff_size=cfg.enrich.handoff_size if enabled_names(cfg.enrich) else 0,
             ingest_busy=lambda: spool.unconsumed_bytes() > INGEST_BACKLOG_BYTES,
         )
         self.writer = StoreWriter(
@@ -126,7 +128,14 @@ class Collector:
         if enabled_names(cfg.enrich):
             # The background worker gives way to assembly; manual runs (runner_for) do not.
             self.enricher = EnrichmentWorker(
-                from_config(cfg.enrich, store, None, stages, wait_turn=self.assembler.wait_idle),
+                from_config(
+                    cfg.enrich,
+                    store,
+                    None,
+                    stages,
+                    wait_turn=self.assembler.wait_idle,
+                    handoff=self.assembler.take_complete,
+                ),
                 poll_interval_s=cfg.enrich.poll_interval_s,
                 max_per_pass=cfg.enrich.max_per_pass,
             )
@@ -184,6 +193,7 @@ class Collector:
             "enrichments_failed": self.enricher.failed if self.enricher else 0,
             # Time the enrichment worker waited for the assembler (giving way: enrich.yield_max_s).
             "enrichment_yielded_seconds": round(self.enricher.runner.yielded_s, 3) if self.enricher else 0,
+            "enrichment_handed_off": self.enricher.runner.handed_off if self.enricher else 0,
             "scheduled_exports_run": self.exporter.runs if self.exporter else 0,
             "scheduled_exports_failed": self.exporter.failures if self.exporter else 0,
         }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +71,10 @@ class Runner:
     wait_turn: Callable[[float], object] | None = None
     yield_max_s: float = 1.0
     yielded_s: float = 0.0  # time the steps waited, in total (for /v1/status and benchmarks)
+    # The collector: the complete trajectories its assembler just wrote (AssemblyWorker
+    # .take_complete), taken instead of read back when a reader would get them as they are.
+    handoff: Callable[[Sequence[Key]], Mapping[Key, Trajectory]] | None = None
+    handed_off: int = 0  # trajectories taken from the handoff rather than read back
 
     def _give_way(self) -> None:
         if self.wait_turn is None or self.yield_max_s <= 0:
@@ -143,6 +147,14 @@ class Runner:
     ) -> list[tuple[Trajectory, StageResult]]:
         known = {} if read is None else read
         unread = [key for key in keys if key not in known]
+        if unread and self.handoff is not None:
+            given = self.handoff(unread)
+            if given:
+                self._give_way()
+                usable = enrichments.read_as_assembled(self.store, given)
+                known.update((key, t) for key, t in given.items() if key in usable)
+                self.handed_off += len(usable)
+                unread = [key for key in unread if key not in known]
         if unread:
             self._give_way()
             # The batches of one stage hold distinct keys: no two threads add the same one.
@@ -166,9 +178,11 @@ def from_config(
     stages: Sequence[str] | None = None,
     cache: registry.StageCache | None = None,
     wait_turn: Callable[[float], object] | None = None,
+    handoff: Callable[[Sequence[Key]], Mapping[Key, Trajectory]] | None = None,
 ) -> Runner:
     """A runner of ``stages`` (default: the enabled ones) with the limits of ``[enrich]``;
-    ``wait_turn``: what it gives way to (up to ``enrich.yield_max_s`` per step)."""
+    ``wait_turn``: what it gives way to (up to ``enrich.yield_max_s`` per step); ``handoff``:
+    where it takes trajectories just assembled before reading the rest from the store."""
     cache = cache or registry.StageCache(config, store)
     return Runner(
         store,
@@ -178,6 +192,7 @@ def from_config(
         retry_after_s=config.retry_after_s,
         wait_turn=wait_turn,
         yield_max_s=config.yield_max_s,
+        handoff=handoff,
     )
 
 

@@ -185,9 +185,39 @@ def read(store: Store, keys: Iterable[Key]) -> list[Trajectory]:
     found: dict[Key, Trajectory] = {}
     for tenant in sorted({tenant for tenant, _ in keys}):
         wanted = TrajectoryFilter(tenant=tenant, ids=[i for t, i in keys if t == tenant])
-        for page in read_trajectory_pages(store, wanted, page_size=min(max(len(keys), 1), 1000)):
+        # One more than asked for: a full page would cost one more (empty) page query.
+        for page in read_trajectory_pages(store, wanted, page_size=min(len(keys) + 1, 1000)):
             found.update(((t.tenant, t.id), t) for _, t in page)
     return [found[key] for key in keys if key in found]
+
+
+def read_as_assembled(store: Store, keys: Iterable[Key]) -> set[Key]:
+    """Those of ``keys`` that a reader (``read``) gets exactly as the assembler wrote them: no
+    feedback, no people's edits (on it or, for a sub-agent, on its parent trajectory), and a
+    reward rule that takes the run's own reward (the views apply all three). One query per
+    tenant."""
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, trajectory_id in keys:
+        by_tenant.setdefault(tenant, []).append(trajectory_id)
+    usable: set[Key] = set()
+    for tenant, ids in by_tenant.items():
+        tops = sorted({i.split("/", 1)[0] for i in ids} | set(ids))
+        touched = {
+            str(row[0])
+            for row in store.query(
+                "SELECT TrajectoryId FROM feedback_all "
+                "WHERE Tenant = {tenant:String} AND TrajectoryId IN {ids:Array(String)} "
+                "UNION ALL SELECT TrajectoryId FROM trajectory_edits "
+                "WHERE Tenant = {tenant:String} AND TrajectoryId IN {tops:Array(String)} "
+                "UNION ALL SELECT '' WHERE (SELECT count() FROM reward_rule FINAL "
+                "WHERE indexOf(Sources, 'run') > 0) = 0",
+                {"tenant": tenant, "ids": ids, "tops": tops},
+            ).rows
+        }
+        if "" in touched:  # no reward rule, or one without the run's reward: rewards differ
+            continue
+        usable.update((tenant, i) for i in ids if i not in touched and i.split("/", 1)[0] not in touched)
+    return usable
 
 
 def write(store: Store, stage: str, version: str, items: Sequence[tuple[Trajectory, StageOutput]]) -> None:
