@@ -1,7 +1,9 @@
 """The collector's enrichment loop: every ``poll_interval_s``, each enabled stage runs on up to
 ``max_per_pass`` finished trajectories that need it (new ones, newer versions, a new stage
 version, failures due for a retry). Bounded work per pass keeps one slow judge from holding the
-store; what is left waits for the next pass. The collector starts it only when a stage is enabled.
+store. When a stage had more waiting, the next pass starts at once (unless nothing in the pass
+succeeded); else what is left waits for the next poll. The collector starts it only when a stage
+is enabled.
 """
 
 from __future__ import annotations
@@ -32,11 +34,20 @@ class EnrichmentWorker(threading.Thread):
             if self._stop_event.is_set():
                 break
             try:
-                for report in self.runner.run_pending(self.max_per_pass):
-                    self.enriched += report.enriched
-                    self.failed += report.failed
+                reports = self.runner.run_pending(self.max_per_pass)
             except Exception:  # the store or a stage's setup failed: log, try again next pass
                 log.exception("enrichment pass failed")
+                continue
+            for report in reports:
+                self.enriched += report.enriched
+                self.failed += report.failed
+            # A stage had more waiting than one pass takes, and the pass got somewhere (not a
+            # judge that is down): the next pass starts now, so a backlog drains as fast as the
+            # store and the stages allow (the runner still gives way to assembly).
+            if any(r.enriched for r in reports) and any(
+                r.enriched + r.failed >= self.max_per_pass for r in reports
+            ):
+                self._wake.set()
 
     def wake(self) -> None:
         """Run a pass now (e.g. right after trajectories completed)."""
