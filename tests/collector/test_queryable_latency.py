@@ -18,6 +18,7 @@ from trajotel.assemble.worker import AssemblyWorker
 from trajotel.collector.ingest import SpoolSink, StoreWriter
 from trajotel.enrich.runner import Runner
 from trajotel.enrich.stage import BaseStage, StageResult
+from trajotel.enrich.worker import EnrichmentWorker
 from trajotel.spool import Spool
 from trajotel.store import Store, enrichments
 from trajotel.store.edits import Patch, patch_trajectory
@@ -237,3 +238,23 @@ def test_a_full_handoff_turns_newcomers_away(store: Store, tmp_path: Path) -> No
     fourth = ("default", _store_run(store, tmp_path / "d", off))
     off.tick(now=time.monotonic() + LATER)
     assert off.take_complete([fourth]) == {}
+
+
+def test_an_enrichment_backlog_drains_without_waiting_for_the_next_poll(store: Store, tmp_path: Path) -> None:
+    worker = AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1)
+    runs = [_store_run(store, tmp_path / f"spool{i}", worker) for i in range(3)]
+    worker.tick(now=time.monotonic() + LATER)
+    stage = _Counting()
+    # One trajectory per pass, and a poll far longer than the test: only passes that follow
+    # each other at once get through all three.
+    enricher = EnrichmentWorker(Runner(store, [stage]), poll_interval_s=3600.0, max_per_pass=1)
+    enricher.start()
+    try:
+        enricher.wake()
+        deadline = time.monotonic() + 60.0
+        while enricher.enriched < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        enricher.stop()
+        enricher.join(30)
+    assert sorted(stage.seen) == sorted(runs)
