@@ -244,17 +244,31 @@ def test_an_enrichment_backlog_drains_without_waiting_for_the_next_poll(store: S
     worker = AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1)
     runs = [_store_run(store, tmp_path / f"spool{i}", worker) for i in range(3)]
     worker.tick(now=time.monotonic() + LATER)
-    stage = _Counting()
     # One trajectory per pass, and a poll far longer than the test: only passes that follow
     # each other at once get through all three.
-    enricher = EnrichmentWorker(Runner(store, [stage]), poll_interval_s=3600.0, max_per_pass=1)
+    stage = _Counting()
+    _run_until(EnrichmentWorker(Runner(store, [stage]), poll_interval_s=3600.0, max_per_pass=1), 3)
+    assert sorted(stage.seen) == sorted(runs)
+
+    # While the assembler is behind, what is left waits for the next poll.
+    class Another(_Counting):
+        name = "another"
+
+    other = Another()
+    runner = Runner(store, [other])
+    _run_until(EnrichmentWorker(runner, poll_interval_s=3600.0, max_per_pass=1, busy=lambda: True), 3, 2.0)
+    assert len(other.seen) == 1
+
+
+def _run_until(enricher: EnrichmentWorker, count: int, seconds: float = 60.0) -> None:
+    """Start ``enricher``, ask for one pass, wait until it enriched ``count`` (at most
+    ``seconds``), stop it."""
     enricher.start()
+    enricher.wake()
+    deadline = time.monotonic() + seconds
     try:
-        enricher.wake()
-        deadline = time.monotonic() + 60.0
-        while enricher.enriched < 3 and time.monotonic() < deadline:
+        while enricher.enriched < count and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         enricher.stop()
         enricher.join(30)
-    assert sorted(stage.seen) == sorted(runs)

@@ -349,6 +349,10 @@ class AssemblyWorker(threading.Thread):
             log.exception("trajectory assembly failed; the affected traces will be retried")
             self._stop_event.wait(1.0)
 
+    def behind(self) -> bool:
+        """Whether passes took more than BUSY_SHARE of the last BUSY_WINDOW_S."""
+        return self.busy_share() > BUSY_SHARE
+
     def busy_share(self) -> float:
         """The share of the last BUSY_WINDOW_S (real time) spent in passes."""
         horizon = time.monotonic() - BUSY_WINDOW_S
@@ -359,7 +363,7 @@ class AssemblyWorker(threading.Thread):
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         refresh = not self.ingest_busy()
-        behind = self.busy_share() > BUSY_SHARE
+        behind = self.behind()
         with self._lock:
             due: dict[TraceKey, bool] = {}
             expired: set[TraceKey] = set()

@@ -138,6 +138,7 @@ class Collector:
                 ),
                 poll_interval_s=cfg.enrich.poll_interval_s,
                 max_per_pass=cfg.enrich.max_per_pass,
+                busy=self.assembler.behind,
             )
         # Scheduled exports: checked now, so a bad schedule stops the start with its reason.
         self.exporter = ExportScheduler.from_config(cfg, self.store)
