@@ -19,6 +19,8 @@ from trajotel.enrich.runner import Runner
 from trajotel.enrich.stage import BaseStage, StageResult
 from trajotel.errors import ConfigError
 from trajotel.store import Store
+from trajotel.store.edits import Patch, delete_trajectory, patch_trajectory
+from trajotel.store.enrichments import Needs, pending
 from trajotel.store.trajectories import read_trajectory, write_trajectories
 from trajotel.testing import FakeLLMServer
 
@@ -224,3 +226,17 @@ def test_the_enrich_command_opens_the_store_when_no_collector_runs(
     assert report["trajectories"] == trajectory_ids(store)[1:] and report["stages"][0]["enriched"] == 1
     assert main(["enrich", *where, "--stage", "judge"]) == 1
     assert "[enrich.judge] model is empty" in capsys.readouterr().err
+
+
+def test_work_is_the_live_finished_trajectories_whatever_people_edited(
+    store: Store, tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    fill(store, tmp_path, fake, [(TASK, "default"), (TASK, "fake-error"), (TASK, "default")])
+    kept, edited, deleted = trajectory_ids(store)
+    patch_trajectory(store, "default", edited, Patch(tags_add=("reviewed",), outcome_label="success"))
+    delete_trajectory(store, "default", deleted)
+    stage = HeuristicStage()
+    assert sorted(pending(store, Needs(stage.name, stage.version), limit=10)) == sorted(
+        [("default", kept), ("default", edited)]
+    )
+    assert _enriched(Runner(store, [stage])) == {"heuristic": 2}

@@ -64,6 +64,12 @@ def _group_column(group_by: str, alias: str = "") -> str:
     return _GROUP_COLUMNS[group_by].format(t=alias)
 
 
+_LIVE = (
+    "(SELECT Tenant AS tenant, TrajectoryId AS trajectory_id, Version AS version, Status AS status, "
+    "EndTime AS end_time FROM trajectories_live)"
+)
+
+
 def pending(store: Store, needs: Needs, *, limit: int, keys: Iterable[Key] | None = None) -> list[Key]:
     """Finished trajectories that need ``needs.stage`` (oldest end first), at most ``limit``;
     only among ``keys`` when given."""
@@ -101,9 +107,13 @@ def pending(store: Store, needs: Needs, *, limit: int, keys: Iterable[Key] | Non
             "GROUP BY 1, 2, 3 HAVING countIf(Error = '') > 0 OR countIf(Error != '') >= {attempts:UInt32})"
         )
         params[f"after_{n}"], params[f"after_version_{n}"] = stage, version
+    # Without a group condition, the live versions are enough: the `trajectories` view would
+    # also apply people's edits and the reward rule (feedback joins over the whole store), which
+    # choosing the work does not need, at several times the cost.
+    source = "trajectories" if needs.group_by is not None and needs.min_group_size > 1 else _LIVE
     sql = f"""
         SELECT t.tenant, t.trajectory_id
-        FROM trajectories AS t
+        FROM {source} AS t
         LEFT JOIN (
             SELECT Tenant, TrajectoryId, TrajectoryVersion, countIf(Error = '') AS ok,
                 countIf(Error != '') AS failures, maxIf(CreatedAt, Error != '') AS last_failure
