@@ -84,14 +84,20 @@ def test_the_assembler_is_idle_only_while_its_loop_waits(store: Store) -> None:
 
 
 class _Counting(BaseStage):
-    name = "counting"
+    """A stage that labels every trajectory "ok" and keeps what it was given."""
+
     version = "1"
 
-    def __init__(self) -> None:
-        self.seen: list[str] = []
+    def __init__(self, name: str = "counting") -> None:
+        self.name = name
+        self.got: list[Trajectory] = []
+
+    @property
+    def seen(self) -> list[str]:
+        return [t.id for t in self.got]
 
     def run(self, batch: Sequence[Trajectory]) -> list[StageResult]:
-        self.seen.extend(t.id for t in batch)
+        self.got.extend(batch)
         return [StageResult(t.id, label="ok") for t in batch]
 
 
@@ -157,25 +163,14 @@ def test_the_stages_of_one_pass_read_each_trajectory_once(store: Store, tmp_path
     worker = AssemblyWorker(store, idle_timeout_s=5.0, poll_interval_s=0.1)
     trace_id = _store_run(store, tmp_path / "spool", worker)
     worker.tick(now=time.monotonic() + LATER)
-
-    class Recording(_Counting):
-        def __init__(self, name: str) -> None:
-            super().__init__()
-            self.name = name
-            self.got: list[Trajectory] = []
-
-        def run(self, batch: Sequence[Trajectory]) -> list[StageResult]:
-            self.got.extend(batch)
-            return super().run(batch)
-
-    first, second = Recording("first"), Recording("second")
+    first, second = _Counting("first"), _Counting("second")
     reports = Runner(store, [first, second]).run_pending(10)
     assert [r.enriched for r in reports] == [1, 1]
     assert [t.id for t in first.got] == [trace_id] and len(second.got) == 1
     assert second.got[0] is first.got[0]  # the second stage got what the first one's read gave
     assert sorted(store.query("SELECT Stage FROM enrichments").rows) == [["first"], ["second"]]
     # Another pass reads again: a newer version would be there.
-    third = Recording("third")
+    third = _Counting("third")
     Runner(store, [third]).run_pending(10)
     assert third.got[0] is not first.got[0] and third.got[0].id == trace_id
 
@@ -198,25 +193,16 @@ def test_finished_trajectories_are_handed_to_enrichment_as_a_reader_would_get_th
     plain, rated, edited, _ = runs
     write_feedback(store, "default", [new_feedback(rated, value=1.0, label="good")])
     patch_trajectory(store, "default", edited, Patch(tags_add=("reviewed",)))
-
-    class Keeping(_Counting):
-        def __init__(self) -> None:
-            super().__init__()
-            self.got: dict[str, Trajectory] = {}
-
-        def run(self, batch: Sequence[Trajectory]) -> list[StageResult]:
-            self.got.update((t.id, t) for t in batch)
-            return super().run(batch)
-
-    stage = Keeping()
+    stage = _Counting()
     [report] = Runner(store, [stage], handoff=worker.take_complete).run_pending(10, keys=keys[:3])
     assert report.enriched == 3
-    assert stage.got[plain] is handed[("default", plain)]  # taken, not read
+    got = {t.id: t for t in stage.got}
+    assert got[plain] is handed[("default", plain)]  # taken, not read
     for trajectory_id in (rated, edited):
-        assert stage.got[trajectory_id] is not handed[("default", trajectory_id)]
-        assert stage.got[trajectory_id] == read_trajectory(store, trajectory_id)
-    assert stage.got[rated].reward == 1.0 and [f.label for f in stage.got[rated].feedback] == ["good"]
-    assert "reviewed" in stage.got[edited].tags
+        assert got[trajectory_id] is not handed[("default", trajectory_id)]
+        assert got[trajectory_id] == read_trajectory(store, trajectory_id)
+    assert got[rated].reward == 1.0 and [f.label for f in got[rated].feedback] == ["good"]
+    assert "reviewed" in got[edited].tags
     assert worker.take_complete(keys) == {keys[3]: handed[keys[3]]}  # taken: once
     # A rule without the run's own reward changes every reading: nothing is taken as it is.
     write_reward_rule(store, RewardRule(sources=("human",)))
@@ -251,10 +237,7 @@ def test_an_enrichment_backlog_drains_without_waiting_for_the_next_poll(store: S
     assert sorted(stage.seen) == sorted(runs)
 
     # While the assembler is behind, what is left waits for the next poll.
-    class Another(_Counting):
-        name = "another"
-
-    other = Another()
+    other = _Counting("another")
     runner = Runner(store, [other])
     _run_until(EnrichmentWorker(runner, poll_interval_s=3600.0, max_per_pass=1, busy=lambda: True), 3, 2.0)
     assert len(other.seen) == 1
