@@ -9,12 +9,24 @@ id of the agent it runs in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from trajotel import semconv as sc
 
 SpanRow = Mapping[str, Any]
+
+
+def top_level_id(trajectory_id: str) -> str:
+    """The top-level trajectory a (sub-agent's) trajectory id belongs to; itself at the top."""
+    return trajectory_id.split("/", 1)[0]
+
+
+def with_top_level_ids(trajectory_ids: Iterable[str]) -> list[str]:
+    """The ids and the top-level ids they belong to, sorted: what a lookup of people's edits
+    needs, since deleting an agent hides its sub-agents too."""
+    ids = set(trajectory_ids)
+    return sorted(ids | {top_level_id(i) for i in ids})
 
 
 def split_subagents(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from trajotel.assemble.model import Trajectory
+from trajotel.assemble.subagents import top_level_id, with_top_level_ids
 from trajotel.errors import InvalidInputError
 from trajotel.store.connection import Store
 from trajotel.store.search import FILTERS  # the same filters as search
@@ -211,7 +212,7 @@ def read_as_assembled(store: Store, keys: Iterable[Key]) -> set[Key]:
         by_tenant.setdefault(tenant, []).append(trajectory_id)
     usable: set[Key] = set()
     for tenant, ids in by_tenant.items():
-        tops = sorted({i.split("/", 1)[0] for i in ids} | set(ids))
+        tops = with_top_level_ids(ids)
         touched = {
             str(row[0])
             for row in store.query(
@@ -226,7 +227,7 @@ def read_as_assembled(store: Store, keys: Iterable[Key]) -> set[Key]:
         }
         if "" in touched:  # no reward rule, or one without the run's reward: rewards differ
             continue
-        usable.update((tenant, i) for i in ids if i not in touched and i.split("/", 1)[0] not in touched)
+        usable.update((tenant, i) for i in ids if i not in touched and top_level_id(i) not in touched)
     return usable
 
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from trajotel.assemble.subagents import with_top_level_ids
 from trajotel.store.connection import Store
 
 # Search filters -> a condition on candidate_facts' columns (the `trajectories` view's names,
@@ -277,7 +278,7 @@ def candidate_facts(
     if max_score is not None:
         conditions.append("score <= {max_score:Float64}")
         params["max_score"] = max_score
-    roots = sorted({*ids, *(i.split("/", 1)[0] for i in ids)})
+    roots = with_top_level_ids(ids)
     # The id lists travel as JSON text: a bound Array(String) parameter of 800 ids took ~2 ms to
     # parse, JSONExtract of the same ids under 1 ms (and a search passes two lists).
     params |= {"tenant": tenant, "ids": json.dumps(sorted(set(ids))), "roots": json.dumps(roots)}
