@@ -54,6 +54,14 @@ def test_a_repeated_history_is_stored_once(tmp_path: Path) -> None:
             "SELECT SpanId, InputMessageHashes, OutputMessageHashes, SystemInstructionsHash, "
             "ToolDefinitionsHash FROM spans WHERE Operation = 'chat'"
         )
+        turns = collector.query(
+            "SELECT span_id, input_message_hashes, output_message_hashes, input_message_count "
+            "FROM turns ORDER BY turn_index"
+        )
+        turn_refs = collector.query(
+            "SELECT InheritedInputCount, InputMessageHashes, OutputMessageHashes FROM turns_data FINAL "
+            "ORDER BY TurnIndex"
+        )
     assert trajectory == [{"turn_count": TURNS}]
 
     sent = {
@@ -79,3 +87,16 @@ def test_a_repeated_history_is_stored_once(tmp_path: Path) -> None:
         assert [by_hash[h] for h in ref["InputMessageHashes"]] == content["gen_ai.input.messages"]
         assert [by_hash[h] for h in ref["OutputMessageHashes"]] == content["gen_ai.output.messages"]
         assert [by_hash[ref["ToolDefinitionsHash"]]] == content["gen_ai.tool.definitions"]
+
+    # Each turn stores only what its input adds to the turn before it (the assistant message
+    # comes back without its finish reason, so it is new to the next input, once), so turns_data
+    # refers to each input message of the run once; the turns view gives each turn its whole
+    # input again, as the span sent it.
+    spans_by_id = {ref["SpanId"]: ref for ref in span_refs}
+    assert [t["input_message_hashes"] for t in turns] == [
+        spans_by_id[t["span_id"]]["InputMessageHashes"] for t in turns
+    ]
+    assert [t["input_message_count"] for t in turns] == [len(t["input_message_hashes"]) for t in turns]
+    inputs = [len(t["input_message_hashes"]) for t in turns]
+    assert [r["InheritedInputCount"] for r in turn_refs] == [0, *inputs[:-1]]
+    assert sum(len(r["InputMessageHashes"]) for r in turn_refs) == inputs[-1]

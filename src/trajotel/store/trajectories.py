@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from trajotel import semconv as sc
 from trajotel.assemble.model import Feedback, Message, Outcome, Part, ToolCall, Trajectory, Turn, Usage
+from trajotel.errors import StoreError
 from trajotel.normalize.records import KIND_MESSAGE, content_hash
 from trajotel.normalize.values import dumps, ns_to_text
 from trajotel.store.connection import Store
@@ -346,7 +347,10 @@ def message_hash(message: Message) -> tuple[str, str]:
     return content_hash(text), text
 
 
-def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[int, tuple[str, str]]) -> dict[str, Any]:
+def _turn_rows(trajectory: Trajectory, hashes: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
+    """The turns_data rows of a trajectory: each turn's input by reference to the turn before it
+    (``InheritedInputCount`` leading messages of its input + output, then the new hashes)."""
+
     def refs(messages: list[Message]) -> list[str]:
         # Turns share their history's Message objects: hash each object once, not once per turn.
         out = []
@@ -357,6 +361,44 @@ def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[int, tuple[str, s
             out.append(found[0])
         return out
 
+    rows = []
+    context: list[str] = []
+    for turn in trajectory.turns:
+        input_hashes, output_hashes = refs(turn.input_messages), refs(turn.output_messages)
+        inherited = _common_prefix(input_hashes, context)
+        rows.append(_turn_row(trajectory, turn, inherited, input_hashes[inherited:], output_hashes))
+        context = input_hashes + output_hashes
+    return rows
+
+
+def _common_prefix(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def whole_inputs(turn_rows: Sequence[dict[str, Any]]) -> None:
+    """Rebuild, in place, the whole ``InputMessageHashes`` of one trajectory version's turn rows
+    (in turn order) from their ``InheritedInputCount`` and new hashes."""
+    context: list[str] = []
+    for row in turn_rows:
+        inherited = row.get("InheritedInputCount", 0)
+        if inherited > len(context):
+            raise StoreError(
+                f"trajectory {row['TrajectoryId']} turn {row['TurnIndex']}: inherits {inherited} "
+                f"messages but the turn before it has {len(context)}"
+            )
+        row["InputMessageHashes"] = context[:inherited] + list(row["InputMessageHashes"])
+        row["InheritedInputCount"] = 0
+        context = row["InputMessageHashes"] + list(row["OutputMessageHashes"])
+
+
+def _turn_row(
+    trajectory: Trajectory, turn: Turn, inherited: int, new_input: list[str], output: list[str]
+) -> dict[str, Any]:
     calls = turn.tool_calls
     return {
         "Tenant": trajectory.tenant,
@@ -376,8 +418,9 @@ def _turn_row(trajectory: Trajectory, turn: Turn, hashes: dict[int, tuple[str, s
         "ErrorType": turn.error_type or "",
         "StatusMessage": turn.status_message or "",
         "Reward": turn.reward,
-        "InputMessageHashes": refs(turn.input_messages),
-        "OutputMessageHashes": refs(turn.output_messages),
+        "InheritedInputCount": inherited,
+        "InputMessageHashes": new_input,
+        "OutputMessageHashes": output,
         "ToolCalls.Id": [c.id for c in calls],
         "ToolCalls.Name": [c.name for c in calls],
         "ToolCalls.Arguments": [dumps(c.arguments) for c in calls],
@@ -407,7 +450,7 @@ def write_trajectories(
     turn_rows = []
     for trajectory, _ in items:
         hashes: dict[int, tuple[str, str]] = {}
-        turn_rows.extend(_turn_row(trajectory, turn, hashes) for turn in trajectory.turns)
+        turn_rows.extend(_turn_rows(trajectory, hashes))
         for digest, text in hashes.values():
             if (trajectory.tenant, digest) not in known_hashes:
                 contents[trajectory.tenant, digest] = text
@@ -577,6 +620,7 @@ def read_trajectory(store: Store, trajectory_id: str, tenant: str | None = None)
         "AND Version = {version:UInt64} ORDER BY TurnIndex",
         {"tenant": t["Tenant"], "id": trajectory_id, "version": t["Version"]},
     ).dicts()
+    whole_inputs(turn_rows)
     tenant_of = t["Tenant"]
     loaded = load_contents(
         store,

@@ -19,7 +19,13 @@ from trajotel.errors import InvalidInputError
 from trajotel.store.connection import Store
 from trajotel.store.exports import not_exported_condition
 from trajotel.store.feedback import read_feedback
-from trajotel.store.trajectories import _turn_from, load_contents, read_trajectory, trajectory_from_rows
+from trajotel.store.trajectories import (
+    _turn_from,
+    load_contents,
+    read_trajectory,
+    trajectory_from_rows,
+    whole_inputs,
+)
 
 # filter name -> column of the trajectories view
 RANGES: dict[str, str] = {"reward": "reward", "confidence": "outcome_confidence"}
@@ -298,6 +304,8 @@ def _load_page(store: Store, rows: list[dict[str, Any]]) -> list[tuple[str, Traj
         {"keys": keys},
     ).dicts():
         turn_rows.setdefault((turn["Tenant"], turn["TrajectoryId"]), []).append(turn)
+    for turns in turn_rows.values():
+        whole_inputs(turns)
     wanted = sorted(
         {
             (tenant, h)
