@@ -13,6 +13,7 @@ store time; past that bound the step runs anyway, so enrichment is delayed, neve
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -75,13 +76,16 @@ class Runner:
     # .take_complete), taken instead of read back when a reader would get them as they are.
     handoff: Callable[[Sequence[Key]], Mapping[Key, Trajectory]] | None = None
     handed_off: int = 0  # trajectories taken from the handoff rather than read back
+    # The two counters above are added to from the stage pool's threads.
+    _counters: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _give_way(self) -> None:
         if self.wait_turn is None or self.yield_max_s <= 0:
             return
         start = time.monotonic()
         self.wait_turn(self.yield_max_s)
-        self.yielded_s += time.monotonic() - start
+        with self._counters:
+            self.yielded_s += time.monotonic() - start
 
     def run_pending(
         self, limit: int, keys: Iterable[Key] | None = None, force: bool = False, manual: bool = False
@@ -153,7 +157,8 @@ class Runner:
                 self._give_way()
                 usable = enrichments.read_as_assembled(self.store, given)
                 known.update((key, t) for key, t in given.items() if key in usable)
-                self.handed_off += len(usable)
+                with self._counters:
+                    self.handed_off += len(usable)
                 unread = [key for key in unread if key not in known]
         if unread:
             self._give_way()
