@@ -52,6 +52,18 @@ def contents(batch: NormalizedBatch, hashes: list[str] | str) -> Any:
     return [json.loads(batch.contents["default", h][1]) for h in hashes]
 
 
+def tool_result(row: dict[str, Any], batch: NormalizedBatch) -> Any:
+    """What an execute_tool span's row says the tool returned: the tool message its
+    ``gen_ai.tool.call.result`` was stored as (``ToolCallResultHash``), which the row refers to
+    in place of the attribute, and that message's call id."""
+    assert "gen_ai.tool.call.result" not in row["SpanAttributes"]
+    message = contents(batch, row["ToolCallResultHash"])
+    assert message["role"] == "tool"
+    (part,) = message["parts"]
+    assert part["type"] == "tool_call_response" and part.get("id", "") == row["ToolCallId"]
+    return part["response"]
+
+
 def same_ids(value: Any, ids: dict[str, str] | None = None) -> Any:
     """``value`` with tool-call ids (``call_...``) numbered by first appearance: the fake server
     makes up new ids for every recording."""

@@ -19,7 +19,14 @@ from trajotel.testing.collector_process import CollectorProcess
 from trajotel.testing.fake_llm import FakeLLMServer
 
 from tests.e2e.test_peer_dialects import TRAJOTEL_INSTRUMENTORS
-from tests.normalize.dialect_samples import DATA, contents, normalize_attributes, same_ids, sample
+from tests.normalize.dialect_samples import (
+    DATA,
+    contents,
+    normalize_attributes,
+    same_ids,
+    sample,
+    tool_result,
+)
 from tests.support.agent_runs import (
     COLLECTOR_ENV,
     OPENTELEMETRY_INSTRUMENT,
@@ -126,24 +133,18 @@ def test_outermost_graph_call_is_the_agent_run_and_chains_stay_plain_spans() -> 
 
 
 def test_tool_runs() -> None:
-    row, _ = _langsmith("add")
+    row, batch = _langsmith("add")
     assert (row["Operation"], row["ToolName"], row["ToolCallId"]) == (
         "execute_tool",
         "add",
         SPANS["add"]["attributes"]["gen_ai.tool.call.id"],
     )
     attributes = row["SpanAttributes"]
-    assert (attributes["gen_ai.tool.call.arguments"], attributes["gen_ai.tool.call.result"]) == (
-        '{"a":21,"b":21}',
-        "42",
-    )
+    assert (attributes["gen_ai.tool.call.arguments"], tool_result(row, batch)) == ('{"a":21,"b":21}', 42)
     assert "error.type" not in attributes
     failed = json.dumps({"output": {"content": "Error: boom", "type": "tool", "status": "error"}})
-    row, _ = _langsmith("add", **{"gen_ai.completion": failed})
-    assert (row["ErrorType"], row["SpanAttributes"]["gen_ai.tool.call.result"]) == (
-        "tool_error",
-        "Error: boom",
-    )
+    row, batch = _langsmith("add", **{"gen_ai.completion": failed})
+    assert (row["ErrorType"], tool_result(row, batch)) == ("tool_error", "Error: boom")
 
 
 def test_wrapped_openai_client_request_and_response() -> None:

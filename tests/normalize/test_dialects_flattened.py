@@ -16,6 +16,7 @@ from tests.normalize.dialect_samples import (
     normalize_sample,
     same_ids,
     sample,
+    tool_result,
 )
 
 LEGACY = "traceloop-openai-0.47.5-legacy"
@@ -134,7 +135,7 @@ def test_multimodal_contents_and_names() -> None:
 
 
 def test_tool_spans_become_execute_tool() -> None:
-    openinference, _ = normalize_attributes(
+    openinference, openinference_batch = normalize_attributes(
         {
             "openinference.span.kind": "TOOL",
             "tool.name": "get_weather",
@@ -142,7 +143,7 @@ def test_tool_spans_become_execute_tool() -> None:
             "output.value": "sunny",
         }
     )
-    traceloop, _ = normalize_attributes(
+    traceloop, traceloop_batch = normalize_attributes(
         {
             "traceloop.span.kind": "tool",
             "traceloop.entity.name": "get_weather",
@@ -150,10 +151,10 @@ def test_tool_spans_become_execute_tool() -> None:
             "traceloop.entity.output": "sunny",
         }
     )
-    for row in (openinference, traceloop):
+    for row, batch in ((openinference, openinference_batch), (traceloop, traceloop_batch)):
         assert (row["Operation"], row["ToolName"]) == ("execute_tool", "get_weather")
         assert row["SpanAttributes"]["gen_ai.tool.call.arguments"] == '{"city": "Paris"}'
-        assert row["SpanAttributes"]["gen_ai.tool.call.result"] == "sunny"
+        assert tool_result(row, batch) == "sunny"
     agent, _ = normalize_attributes({"traceloop.span.kind": "agent", "traceloop.entity.name": "planner"})
     assert (agent["Operation"], agent["AgentName"]) == ("invoke_agent", "planner")
 

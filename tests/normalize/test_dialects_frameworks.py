@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.normalize.dialect_samples import DATA, contents, normalize_attributes, same_ids, sample
+from tests.normalize.dialect_samples import (
+    DATA,
+    contents,
+    normalize_attributes,
+    same_ids,
+    sample,
+    tool_result,
+)
 
 VERCEL = json.loads((DATA / "vercel-ai-sdk-6.0.326.json").read_text())["spans"]
 PYDANTIC = json.loads((DATA / "pydantic-ai-2.68-instrument_all.json").read_text())["spans"]
@@ -63,13 +70,13 @@ def test_vercel_run_and_tool_spans() -> None:
     run, _ = _vercel(runs[0])
     assert (run["Operation"], run["AgentName"]) == ("invoke_agent", "weather-agent")
     assert run["SpanAttributes"]["trajotel.task"] == "What's the weather in Paris, and what is 21 + 21?"
-    tool, _ = _vercel(tools[1])
+    tool, batch = _vercel(tools[1])
     assert (tool["Operation"], tool["ToolName"], tool["ToolCallId"]) == (
         "execute_tool",
         "add",
         VERCEL[tools[1]]["attributes"]["ai.toolCall.id"],
     )
-    assert tool["SpanAttributes"]["gen_ai.tool.call.result"] == "42"
+    assert tool_result(tool, batch) == 42
 
 
 def test_vercel_final_answer_and_malformed_messages() -> None:
@@ -142,7 +149,7 @@ def test_pydantic_ai_version_1_events_attribute() -> None:
         }
     ]
     assert "events" not in row["SpanAttributes"]
-    tool, _ = normalize_attributes(
+    tool, batch = normalize_attributes(
         {
             "gen_ai.tool.name": "add",
             "gen_ai.tool.call.id": "call_1",
@@ -150,11 +157,7 @@ def test_pydantic_ai_version_1_events_attribute() -> None:
             "tool_response": "42",
         }
     )
-    assert (tool["Operation"], tool["ToolName"], tool["SpanAttributes"]["gen_ai.tool.call.result"]) == (
-        "execute_tool",
-        "add",
-        "42",
-    )
+    assert (tool["Operation"], tool["ToolName"], tool_result(tool, batch)) == ("execute_tool", "add", 42)
     run, _ = normalize_attributes({"agent_name": "agent", "model_name": "m", "all_messages_events": "[]"})
     assert (run["Operation"], run["AgentName"], run["RequestModel"]) == ("invoke_agent", "agent", "m")
 

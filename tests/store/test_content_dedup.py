@@ -54,6 +54,9 @@ def test_a_repeated_history_is_stored_once(tmp_path: Path) -> None:
             "SELECT SpanId, InputMessageHashes, OutputMessageHashes, SystemInstructionsHash, "
             "ToolDefinitionsHash FROM spans WHERE Operation = 'chat'"
         )
+        tool_results = collector.query(
+            "SELECT ToolCallResultHash, SpanAttributes FROM spans WHERE Operation = 'execute_tool'"
+        )
         turns = collector.query(
             "SELECT span_id, input_message_hashes, output_message_hashes, input_message_count "
             "FROM turns ORDER BY turn_index"
@@ -100,3 +103,8 @@ def test_a_repeated_history_is_stored_once(tmp_path: Path) -> None:
     inputs = [len(t["input_message_hashes"]) for t in turns]
     assert [r["InheritedInputCount"] for r in turn_refs] == [0, *inputs[:-1]]
     assert sum(len(r["InputMessageHashes"]) for r in turn_refs) == inputs[-1]
+
+    # A tool's result is the tool message that hands it to the model: one row, not two.
+    sent_inputs = {h for ref in span_refs for h in ref["InputMessageHashes"]}
+    assert tool_results and all(r["ToolCallResultHash"] in sent_inputs for r in tool_results)
+    assert not [r for r in tool_results if "gen_ai.tool.call.result" in r["SpanAttributes"]]

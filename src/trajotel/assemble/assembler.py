@@ -19,6 +19,7 @@ from trajotel import semconv as sc
 from trajotel.assemble.duplicates import merge_duplicate_calls
 from trajotel.assemble.model import Message, Part, ToolCall, Trajectory, Turn, Usage
 from trajotel.assemble.outcome import outcome
+from trajotel.normalize.content import tool_response
 from trajotel.normalize.values import json_or_text
 
 SpanRow = Mapping[str, Any]
@@ -135,16 +136,26 @@ def _turn(index: int, span: SpanRow, contents: Mapping[str, str], parsed: dict[s
     )
 
 
-def _attach_tool_spans(turns: list[Turn], tool_spans: list[SpanRow]) -> None:
+def _tool_result(span: SpanRow, contents: Mapping[str, str]) -> Any:
+    """What an execute_tool span says its tool returned: the tool message it was stored as (see
+    ``normalize.content.tool_response_message``), or its attribute on spans stored before."""
+    digest = span["ToolCallResultHash"]
+    if digest:
+        text = contents.get(digest)
+        # A missing body means the store was edited by hand (bodies are written first).
+        return tool_response(json.loads(text)) if text is not None else None
+    return json_or_text(span["SpanAttributes"].get(sc.GEN_AI_TOOL_CALL_RESULT))
+
+
+def _attach_tool_spans(turns: list[Turn], tool_spans: list[SpanRow], contents: Mapping[str, str]) -> None:
     """execute_tool spans join the model's tool call they executed, by gen_ai.tool.call.id."""
     by_id = {call.id: call for turn in turns for call in turn.tool_calls if call.id}
     for span in tool_spans:
         call = by_id.get(span["ToolCallId"])
         if call is None:
             continue
-        attrs = span["SpanAttributes"]
         failed = span["StatusCode"] == "Error" or bool(span["ErrorType"])
-        call.result = json_or_text(attrs.get(sc.GEN_AI_TOOL_CALL_RESULT))
+        call.result = _tool_result(span, contents)
         call.status = "error" if failed else "ok"
         call.error_type = (span["ErrorType"] or span["StatusMessage"] or "error") if failed else None
         call.span_id = span["SpanId"]
@@ -209,7 +220,7 @@ def assemble_spans(
     root = _root(ordered)
     parsed: dict[str, Message] = {}
     turns = [_turn(i, span, contents, parsed) for i, span in enumerate(inference)]
-    _attach_tool_spans(turns, [s for s in ordered if s["Operation"] == sc.OP_EXECUTE_TOOL])
+    _attach_tool_spans(turns, [s for s in ordered if s["Operation"] == sc.OP_EXECUTE_TOOL], contents)
     _infer_results_from_next_input(turns)
 
     root_attrs = root["SpanAttributes"] if root else {}

@@ -62,7 +62,7 @@ from trajotel.store.trajectories import (
 
 log = logging.getLogger(__name__)
 
-_CONTENT_COLUMNS = ("SystemInstructionsHash", "ToolDefinitionsHash")
+_CONTENT_COLUMNS = ("SystemInstructionsHash", "ToolDefinitionsHash", "ToolCallResultHash")
 SpanRows = dict[TraceKey, list[dict[str, Any]]]
 _WRITTEN_LINKS_CAPACITY = 100_000
 # While some traces are waiting to be finished, or while passes took more than BUSY_SHARE of the

@@ -102,6 +102,24 @@ def canonical_message(message: Any) -> Any:
     return message
 
 
+def tool_response_message(call_id: str, result: str) -> dict[str, Any]:
+    """An execute_tool span's ``gen_ai.tool.call.result`` as the tool message that hands it to
+    the model: stored by hash, it is the very row of the next call's input when the agent sends
+    the model what the tool returned (its result is stored once, not once per copy)."""
+    part: dict[str, Any] = {"type": sc.PART_TOOL_CALL_RESPONSE, "response": json_or_text(result)}
+    if call_id:
+        part["id"] = call_id
+    return {"role": "tool", "parts": [part]}
+
+
+def tool_response(message: Any) -> Any:
+    """The result a ``tool_response_message`` holds (None when it holds none)."""
+    for part in message.get("parts") or ():
+        if isinstance(part, dict) and part.get("type") == sc.PART_TOOL_CALL_RESPONSE:
+            return part.get("response")
+    return None
+
+
 def canonical_tool_definitions(definitions: Any) -> Any:
     """Tool definitions in the conventions' flat form. OpenAI's nested form (``{"type":
     "function", "function": {name, description, parameters}}``, which LangSmith sends as the

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from trajotel import semconv as sc
 from trajotel.normalize import dialects, events
-from trajotel.normalize.content import ContentSink, extract_content
+from trajotel.normalize.content import ContentSink, extract_content, tool_response_message
 from trajotel.normalize.dialect import Dialect
 from trajotel.normalize.records import (
     KIND_MESSAGE,
@@ -118,6 +118,7 @@ def _span_row(
         "OutputMessageHashes": [],
         "SystemInstructionsHash": "",
         "ToolDefinitionsHash": "",
+        "ToolCallResultHash": "",
     }
     attributes: dict[str, str] = {}
     for kv in span.attributes:
@@ -135,6 +136,10 @@ def _span_row(
         attributes = dialects.apply(dialect, attributes)
         if dialect.shape is not None:
             attributes = _adopt_shaped(dialect, attributes, row, content)
+    result = attributes.pop(sc.GEN_AI_TOOL_CALL_RESULT, None)
+    if result is not None:
+        message = tool_response_message(attributes.get(sc.GEN_AI_TOOL_CALL_ID, ""), result)
+        row["ToolCallResultHash"] = content.put(KIND_MESSAGE, message)
     get = attributes.get
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     events = span.events

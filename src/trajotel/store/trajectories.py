@@ -29,7 +29,7 @@ _SPAN_COLUMNS = """
     StatusCode, StatusMessage, ServiceName, ScopeName, SpanAttributes, Dialect, Operation, Provider,
     RequestModel, ResponseModel, ResponseId, ConversationId, AgentName, ToolName, ToolCallId,
     InputTokens, OutputTokens, FinishReasons, ErrorType, InputMessageHashes, OutputMessageHashes,
-    SystemInstructionsHash, ToolDefinitionsHash
+    SystemInstructionsHash, ToolDefinitionsHash, ToolCallResultHash
 """
 
 
@@ -152,6 +152,7 @@ _SPAN_ROW_DEFAULTS: dict[str, Any] = {
     "OutputMessageHashes": [],
     "SystemInstructionsHash": "",
     "ToolDefinitionsHash": "",
+    "ToolCallResultHash": "",
 }
 _MAX_DATETIME64_9_S = 9_223_372_035  # DateTime64(9) ends in 2262: later times would not come back as sent
 _INT64 = range(-(2**63), 2**63)
