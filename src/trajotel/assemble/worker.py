@@ -310,16 +310,16 @@ class AssemblyWorker(threading.Thread):
         with self._lock:
             for key in retired:
                 self._handoff.pop(key, None)
+            # Entries nobody took for HANDOFF_MAX_AGE_S (e.g. deleted since) make room first.
+            while self._handoff and now - next(iter(self._handoff.values()))[0] > HANDOFF_MAX_AGE_S:
+                self._handoff.popitem(last=False)
             for trajectory in written:
                 key = (trajectory.tenant, trajectory.id)
                 had = self._handoff.pop(key, None)
                 if trajectory.status == "running":
                     continue
                 # Enrichment takes the oldest first: when it lags, the oldest are what it asks
-                # for next, so a full handoff turns away newcomers (they are read back later),
-                # once entries nobody took for HANDOFF_MAX_AGE_S (e.g. deleted since) are gone.
-                while self._handoff and now - next(iter(self._handoff.values()))[0] > HANDOFF_MAX_AGE_S:
-                    self._handoff.popitem(last=False)
+                # for next, so a full handoff turns away newcomers (they are read back later).
                 if had is not None or len(self._handoff) < self.handoff_size:
                     self._handoff[key] = (now, trajectory)
 
