@@ -18,6 +18,7 @@ from trajotel.assemble.subagents import top_level_id, with_top_level_ids
 from trajotel.errors import InvalidInputError
 from trajotel.store.connection import Store
 from trajotel.store.search import FILTERS  # the same filters as search
+from trajotel.store.trajectories import by_tenant
 from trajotel.store.trajectory_query import TrajectoryFilter, read_trajectory_pages
 
 Key = tuple[str, str]  # (tenant, trajectory id)
@@ -207,11 +208,8 @@ def read_as_assembled(store: Store, keys: Iterable[Key]) -> set[Key]:
     feedback, no people's edits (on it or, for a sub-agent, on its parent trajectory), and a
     reward rule that takes the run's own reward (the views apply all three). One query per
     tenant."""
-    by_tenant: dict[str, list[str]] = {}
-    for tenant, trajectory_id in keys:
-        by_tenant.setdefault(tenant, []).append(trajectory_id)
     usable: set[Key] = set()
-    for tenant, ids in by_tenant.items():
+    for tenant, ids in by_tenant(keys).items():
         tops = with_top_level_ids(ids)
         touched = {
             str(row[0])

@@ -37,7 +37,7 @@ def _null(value: Any) -> Any:
     return None if value == "" else value
 
 
-def _by_tenant(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+def by_tenant(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     """(tenant, value) pairs -> sorted distinct values per tenant (one query per tenant)."""
     grouped: dict[str, set[str]] = defaultdict(set)
     for tenant, value in keys:
@@ -80,7 +80,7 @@ def load_event_content(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey,
     """GenAI content that arrived as log events, per trace and span id (see
     ``trajotel.normalize.events``). Re-sent events are counted once."""
     per_span: dict[tuple[TraceKey, str], list[dict[str, Any]]] = defaultdict(list)
-    for tenant, traces in _by_tenant(keys).items():
+    for tenant, traces in by_tenant(keys).items():
         result = store.query(
             "SELECT TraceId, SpanId, EventName, InputMessageHashes, OutputMessageHashes, "
             "SystemInstructionsHash, ToolDefinitionsHash FROM logs "
@@ -102,7 +102,7 @@ def load_trace_spans(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, l
     without content of its own gets the content its GenAI events carried."""
     keys = list(keys)
     out: dict[TraceKey, list[dict[str, Any]]] = defaultdict(list)
-    for tenant, traces in _by_tenant(keys).items():
+    for tenant, traces in by_tenant(keys).items():
         result = store.query(
             f"SELECT {_SPAN_COLUMNS} FROM spans WHERE Tenant = {{tenant:String}} "
             "AND TraceId IN {traces:Array(String)} LIMIT 1 BY TraceId, SpanId",
@@ -123,7 +123,7 @@ def load_trace_spans(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, l
 def load_contents(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Bodies of the given (tenant, hash) keys, one query per tenant."""
     out: dict[tuple[str, str], str] = {}
-    for tenant, hashes in _by_tenant(keys).items():
+    for tenant, hashes in by_tenant(keys).items():
         result = store.query(
             "SELECT Hash, any(Content) FROM message_contents WHERE Tenant = {tenant:String} "
             "AND Hash IN {hashes:Array(String)} GROUP BY Hash",
@@ -192,7 +192,7 @@ def stored_span_ids(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, fr
     per tenant that reads two narrow columns; None for a trace whose GenAI content also arrived
     as log events (``load_trace_spans`` merges those in)."""
     out: dict[TraceKey, frozenset[str] | None] = {}
-    for tenant, traces in _by_tenant(keys).items():
+    for tenant, traces in by_tenant(keys).items():
         result = store.query(
             "SELECT TraceId, groupUniqArray(SpanId), 0 FROM spans WHERE Tenant = {tenant:String} "
             "AND TraceId IN {traces:Array(String)} GROUP BY TraceId "
@@ -222,7 +222,7 @@ class StoredVersion(NamedTuple):
 def current_versions(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, StoredVersion]:
     """Newest version of each trajectory that was ever written (tombstones included)."""
     out: dict[TraceKey, StoredVersion] = {}
-    for tenant, ids in _by_tenant(keys).items():
+    for tenant, ids in by_tenant(keys).items():
         result = store.query(
             "SELECT TrajectoryId, Version, ContentHash, Status, IsDeleted FROM trajectories_data FINAL "
             "WHERE Tenant = {tenant:String} AND TrajectoryId IN {ids:Array(String)}",
@@ -268,7 +268,7 @@ def find_linked_traces(store: Store, probes: Iterable[tuple[str, str, str]]) -> 
 def trajectory_memberships(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, str]:
     """The trajectory each of the given traces currently belongs to (when recorded)."""
     out: dict[TraceKey, str] = {}
-    for tenant, traces in _by_tenant(keys).items():
+    for tenant, traces in by_tenant(keys).items():
         result = store.query(
             "SELECT TraceId, TrajectoryId FROM trace_trajectories FINAL "
             "WHERE Tenant = {tenant:String} AND TraceId IN {traces:Array(String)}",
@@ -291,7 +291,7 @@ def write_memberships(store: Store, items: Mapping[TraceKey, str], at_ns: int) -
 def trajectory_trace_ids(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKey, list[str]]:
     """The trace ids of the given live trajectories."""
     out: dict[TraceKey, list[str]] = {}
-    for tenant, ids in _by_tenant(keys).items():
+    for tenant, ids in by_tenant(keys).items():
         result = store.query(
             "SELECT TrajectoryId, TraceIds FROM trajectories_data FINAL "
             "WHERE Tenant = {tenant:String} AND TrajectoryId IN {ids:Array(String)} AND IsDeleted = 0",
@@ -304,7 +304,7 @@ def trajectory_trace_ids(store: Store, keys: Iterable[TraceKey]) -> dict[TraceKe
 def write_tombstones(store: Store, keys: Iterable[TraceKey], at_ns: int) -> None:
     """Retire trajectories absorbed into another one: a newer version marked deleted, copied
     from the current one (same partition, so FINAL replaces it)."""
-    for tenant, ids in _by_tenant(keys).items():
+    for tenant, ids in by_tenant(keys).items():
         # The subquery matters: ClickHouse lets SELECT aliases shadow columns in WHERE.
         store.command(
             "INSERT INTO trajectories_data SELECT * REPLACE (Version + 1 AS Version, 1 AS IsDeleted, "
